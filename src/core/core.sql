@@ -1,0 +1,238 @@
+-- ===========================================================================
+-- core (release 0.2): who is calling, argument checks, audit
+--
+-- Every public function of every domain finds its caller here.  Behind
+-- PostgREST each request runs as an API role with the JWT's claims in the
+-- transaction-local setting request.jwt.claims; a trusted backend or a DBA in
+-- psql calls without claims.  See src/core/README.md.
+-- ===========================================================================
+
+CREATE FUNCTION current_claims() RETURNS jsonb
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  raw text := pg_catalog.current_setting('request.jwt.claims', true);
+  claims jsonb;
+BEGIN
+  IF raw IS NULL OR raw = '' THEN
+    RETURN NULL;
+  END IF;
+  BEGIN
+    claims := raw::jsonb;
+  EXCEPTION WHEN invalid_text_representation THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'malformed request.jwt.claims';
+  END;
+  IF jsonb_typeof(claims) <> 'object' THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'malformed request.jwt.claims';
+  END IF;
+  -- PostgREST sets {"role": "anon"} (or {}) for requests without a token
+  IF claims = '{}'::jsonb THEN
+    RETURN NULL;
+  END IF;
+  RETURN claims;
+END
+$$;
+COMMENT ON FUNCTION current_claims() IS
+  'The JWT claims of the current request (PostgREST''s request.jwt.claims) as a JSON object, or NULL when none are set. Malformed claims fail with PT401.';
+
+CREATE FUNCTION current_user_id() RETURNS uuid
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  sub text := current_claims() ->> 'sub';
+BEGIN
+  IF sub IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF sub !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'the token''s subject is not a user id';
+  END IF;
+  RETURN sub::uuid;
+END
+$$;
+COMMENT ON FUNCTION current_user_id() IS
+  'The user id (claim sub) of the current request, or NULL for an anonymous request or a call without claims.';
+
+CREATE FUNCTION current_app_role() RETURNS user_role
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  r text := current_claims() ->> 'app_role';
+BEGIN
+  IF r IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF NOT r = ANY (enum_range(NULL::user_role)::text[]) THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'the token''s app_role is not a user role';
+  END IF;
+  RETURN r::user_role;
+END
+$$;
+COMMENT ON FUNCTION current_app_role() IS
+  'The marketplace role (claim app_role: PASSENGER, DRIVER, ADMIN, ACTIVITY_OWNER) of the current request, or NULL without claims.';
+
+CREATE FUNCTION current_tenant_id() RETURNS uuid
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  t text := current_claims() ->> 'tenant_id';
+BEGIN
+  IF t IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF t !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'the token''s tenant_id is not a tenant id';
+  END IF;
+  RETURN t::uuid;
+END
+$$;
+COMMENT ON FUNCTION current_tenant_id() IS
+  'The tenant (claim tenant_id) of the current request, or NULL when the caller belongs to no tenant.';
+
+CREATE FUNCTION invoking_role() RETURNS name
+  LANGUAGE sql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+  RETURN CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user
+              ELSE pg_catalog.current_setting('role')::name END;
+COMMENT ON FUNCTION invoking_role() IS
+  'The role the caller acts as, also inside SECURITY DEFINER functions: the role set by SET ROLE (what PostgREST does per request), else the session user.';
+
+CREATE FUNCTION is_trusted_caller() RETURNS boolean
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+BEGIN
+  -- A request carrying claims is never trusted: it speaks for one user.
+  IF current_claims() IS NOT NULL THEN
+    RETURN false;
+  END IF;
+  -- Members of steppergo_api (the PostgREST roles, see setup_api_roles)
+  -- without claims are anonymous, never trusted.
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'steppergo_api')
+     AND pg_catalog.pg_has_role(invoking_role(), 'steppergo_api', 'MEMBER') THEN
+    RETURN false;
+  END IF;
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION is_trusted_caller() IS
+  'True for a caller without JWT claims that is not an API role: a DBA in psql, a trusted backend, a pg_cron job. Such callers act for the platform and pass every per-user check.';
+
+CREATE FUNCTION assert_acting_as(user_id uuid) RETURNS void
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  me uuid;
+BEGIN
+  IF is_trusted_caller() THEN
+    RETURN;
+  END IF;
+  me := current_user_id();
+  IF me IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'authentication required';
+  END IF;
+  IF me IS DISTINCT FROM user_id AND current_app_role() IS DISTINCT FROM 'ADMIN' THEN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'not allowed to act for another user';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION assert_acting_as(uuid) IS
+  'Raises 42501 unless the caller is the given user, an ADMIN, or a trusted caller; PT401 for an anonymous request.';
+
+CREATE FUNCTION assert_app_role(VARIADIC allowed user_role[]) RETURNS void
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  r user_role;
+BEGIN
+  IF is_trusted_caller() THEN
+    RETURN;
+  END IF;
+  IF current_user_id() IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'authentication required';
+  END IF;
+  r := current_app_role();
+  IF r IS NULL OR NOT r = ANY (allowed) THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('this operation needs the role %s', array_to_string(allowed, ' or ')),
+      DETAIL = format('the caller''s role is %s', coalesce(r::text, 'unknown'));
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION assert_app_role(user_role[]) IS
+  'Raises 42501 unless the caller''s app_role is one of the given roles (trusted callers pass); PT401 for an anonymous request.';
+
+CREATE FUNCTION require_arg(value anyelement, name text) RETURNS anyelement
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = format('%s must not be null', name);
+  END IF;
+  RETURN value;
+END
+$$;
+COMMENT ON FUNCTION require_arg(anyelement, text) IS
+  'Returns the value, or raises 22004 (null value not allowed) naming the argument when it is NULL.';
+
+CREATE FUNCTION request_header(name text) RETURNS text
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  raw text := pg_catalog.current_setting('request.headers', true);
+BEGIN
+  IF raw IS NULL OR raw = '' THEN
+    RETURN NULL;
+  END IF;
+  RETURN raw::jsonb ->> lower(name);
+EXCEPTION WHEN invalid_text_representation THEN
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION request_header(text) IS
+  'A header of the current HTTP request as PostgREST passes them (request.headers, lower-case names), or NULL.';
+
+CREATE FUNCTION request_ip() RETURNS inet
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  fwd text := split_part(coalesce(request_header('x-forwarded-for'), request_header('x-real-ip'), ''), ',', 1);
+BEGIN
+  IF btrim(fwd) <> '' THEN
+    RETURN btrim(fwd)::inet;
+  END IF;
+  RETURN inet_client_addr();
+EXCEPTION WHEN invalid_text_representation THEN
+  RETURN inet_client_addr();
+END
+$$;
+COMMENT ON FUNCTION request_ip() IS
+  'The client IP of the current request: the first X-Forwarded-For (or X-Real-IP) address PostgREST passes, else the connection''s address.';
+
+CREATE FUNCTION log_admin_action(action_type text, target_type text, target_id text,
+                                 details jsonb DEFAULT '{}', admin_id uuid DEFAULT NULL)
+  RETURNS uuid
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  new_id uuid;
+BEGIN
+  INSERT INTO admin_actions (admin_id, action_type, target_type, target_id, details, ip_address, user_agent)
+  VALUES (coalesce(admin_id, current_user_id()), action_type, target_type, target_id,
+          coalesce(details, '{}'), request_ip(), request_header('user-agent'))
+  RETURNING id INTO new_id;
+  RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION log_admin_action(text, text, text, jsonb, uuid) IS
+  'Writes one admin_actions row in the caller''s transaction: the acting admin (argument, else the request''s user), action, target, details (before/after JSON), IP and user agent from the request headers. Returns its id.';

@@ -1,0 +1,67 @@
+# ALTER EXTENSION steppergo UPDATE from every released version yields the
+# same catalog as a fresh install of the current version, and keeps the data.
+#
+# pg_dump --schema-only does not print an extension's member objects; with
+# --binary-upgrade it does (that is how pg_upgrade carries extensions), so we
+# compare those dumps, less the OID-preserving calls that differ by nature.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SgTest;
+
+my $node = sg_node('upgrade', extension => 0);
+my $current = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'steppergo'});
+my @old = split /\n/, $node->safe_psql('postgres',
+	qq{SELECT version FROM pg_available_extension_versions
+	    WHERE name = 'steppergo' AND version <> '$current' ORDER BY version});
+ok(scalar(@old) >= 1, "there is at least one released version before $current (@old)");
+
+sub schema_dump
+{
+	my ($db) = @_;
+	my ($stdout, $stderr);
+	IPC::Run::run([ 'pg_dump', '--schema-only', '--binary-upgrade', '--no-owner',
+		'-d', $node->connstr($db) ], '>', \$stdout, '2>', \$stderr)
+	  or die "pg_dump $db failed: $stderr";
+	my @lines = grep {
+		!/binary_upgrade_set_next_|binary_upgrade_set_record_init_privs|^-- Dumped|^--$|^$/
+	} split /\n/, $stdout;
+	# member objects come out in dependency order, which may legitimately
+	# differ; compare them as a set of statements
+	my @stmts = split /;\n/, join("\n", @lines);
+	return join(";\n", sort @stmts);
+}
+
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION steppergo CASCADE');
+my $fresh = schema_dump('fresh');
+ok(length($fresh) > 10000, 'the fresh install dumps its members');
+
+for my $v (@old)
+{
+	my $db = 'from_' . ($v =~ s/\W/_/gr);
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE EXTENSION steppergo VERSION '$v' CASCADE");
+	$node->safe_psql($db, q{INSERT INTO steppergo.tenants (name, platform_rate) VALUES ('Kept across upgrade', 0.12)});
+	$node->safe_psql($db, 'ALTER EXTENSION steppergo UPDATE');
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'steppergo'}),
+		$current, "$v updates to $current");
+	my $upgraded = schema_dump($db);
+	my $same = $upgraded eq $fresh;
+	ok($same, "catalog after UPDATE from $v equals a fresh $current install");
+	if (!$same)
+	{
+		my %f = map { $_ => 1 } split /;\n/, $fresh;
+		my %u = map { $_ => 1 } split /;\n/, $upgraded;
+		diag("only in fresh: $_") for grep { !$u{$_} } sort keys %f;
+		diag("only in upgraded: $_") for grep { !$f{$_} } sort keys %u;
+	}
+	is($node->safe_psql($db, q{SELECT platform_rate FROM steppergo.tenants WHERE name = 'Kept across upgrade'}),
+		'0.1200', "data written under $v survives the update");
+}
+
+done_testing();

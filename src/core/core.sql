@@ -236,3 +236,89 @@ END
 $$;
 COMMENT ON FUNCTION log_admin_action(text, text, text, jsonb, uuid) IS
   'Writes one admin_actions row in the caller''s transaction: the acting admin (argument, else the request''s user), action, target, details (before/after JSON), IP and user agent from the request headers. Returns its id.';
+
+-- ---------------------------------------------------------------------------
+-- pg_cron jobs.  Each domain registers its jobs as rows of job_definitions
+-- in its own SQL; schedule_jobs() hands them all to pg_cron, and
+-- unschedule_jobs() takes them back.  pg_cron is optional: the extension
+-- installs without it, only these two functions need it.
+-- ---------------------------------------------------------------------------
+CREATE TABLE job_definitions (
+  name         text PRIMARY KEY CHECK (name ~ '^steppergo_[a-z0-9_]+$'),
+  schedule     text NOT NULL,
+  command      text NOT NULL,
+  description  text NOT NULL
+);
+COMMENT ON TABLE job_definitions IS
+  'The pg_cron jobs of the extension, one row each, installed by the extension''s own scripts (not user data). schedule_jobs() registers them with pg_cron under their name; to change a schedule afterwards use cron.alter_job or cron.schedule with the same name.';
+COMMENT ON COLUMN job_definitions.name IS 'pg_cron job name; every name starts with steppergo_ so the extension never touches other jobs.';
+COMMENT ON COLUMN job_definitions.schedule IS 'Cron schedule in pg_cron syntax. pg_cron 1.4 evaluates schedules in UTC.';
+COMMENT ON COLUMN job_definitions.command IS 'SQL the job runs, in the database named by cron.database_name.';
+COMMENT ON COLUMN job_definitions.description IS 'What the job does and why it runs at that schedule.';
+
+CREATE FUNCTION pg_cron_schema() RETURNS name
+  LANGUAGE sql STABLE
+  SET search_path FROM CURRENT
+  RETURN (SELECT n.nspname FROM pg_catalog.pg_extension e
+            JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+           WHERE e.extname = 'pg_cron');
+COMMENT ON FUNCTION pg_cron_schema() IS 'The schema pg_cron is installed in (cron), or NULL when pg_cron is not installed in this database.';
+
+CREATE FUNCTION schedule_jobs() RETURNS void
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  cron name := pg_cron_schema();
+  j record;
+BEGIN
+  IF cron IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = 'pg_cron is not installed in this database',
+      HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron.';
+  END IF;
+  FOR j IN SELECT * FROM job_definitions ORDER BY name LOOP
+    -- cron.schedule(name, ...) replaces a job of the same name: calling twice is harmless
+    EXECUTE format('SELECT %I.schedule($1, $2, $3)', cron) USING j.name, j.schedule, j.command;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION schedule_jobs() IS
+  'Registers every job of job_definitions with pg_cron (by name, replacing a job of the same name, so calling it twice is harmless). Raises 55000 when pg_cron is not installed in this database.';
+
+CREATE FUNCTION unschedule_jobs() RETURNS void
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  cron name := pg_cron_schema();
+BEGIN
+  IF cron IS NULL THEN
+    RETURN;
+  END IF;
+  EXECUTE format('SELECT %1$I.unschedule(jobid) FROM %1$I.job WHERE jobname LIKE ''steppergo\_%%''', cron);
+END
+$$;
+COMMENT ON FUNCTION unschedule_jobs() IS
+  'Removes every pg_cron job of the extension (names starting with steppergo_); harmless when there are none or pg_cron is absent.';
+
+-- DROP EXTENSION steppergo must not leave jobs behind that call functions
+-- that no longer exist.  An event trigger cannot see which extension a DROP
+-- names before it runs, so it looks for the word in the statement; when the
+-- DROP fails, the unscheduling rolls back with it.
+CREATE FUNCTION on_drop_unschedule_jobs() RETURNS event_trigger
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+BEGIN
+  IF pg_catalog.current_query() ~* '\msteppergo\M' THEN
+    PERFORM unschedule_jobs();
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION on_drop_unschedule_jobs() IS
+  'Event trigger function: before DROP EXTENSION or DROP SCHEMA naming steppergo, removes the extension''s pg_cron jobs.';
+CREATE EVENT TRIGGER steppergo_drop_unschedule_jobs ON ddl_command_start
+  WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+  EXECUTE FUNCTION on_drop_unschedule_jobs();
+COMMENT ON EVENT TRIGGER steppergo_drop_unschedule_jobs IS
+  'Removes the extension''s pg_cron jobs when the extension (or its schema) is dropped.';

@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * split.c
+ *	  The payout split: how a gross amount divides between driver and platform.
+ *
+ * Exact decimal arithmetic on numeric, never floating point:
+ *
+ *	platform_fee  = round(gross * rate, minor_unit)   (half away from zero)
+ *	driver_amount = gross - platform_fee
+ *
+ * so driver_amount + platform_fee = gross exactly, for every input.  The
+ * rounding mode is PostgreSQL's round(numeric, int): halves away from zero
+ * (a fee of 0.005 tenge becomes 0.01), the same result plain SQL numeric
+ * gives, so any reviewer can recompute a split by hand.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "steppergo.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+
+PG_FUNCTION_INFO_V1(sg_payout_split);
+
+static void
+check_finite(Numeric n, const char *what)
+{
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", what)));
+}
+
+static int
+cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+											 NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+/*
+ * payout_split(gross numeric, platform_rate numeric DEFAULT 0.15,
+ *				minor_unit integer DEFAULT 2)
+ *	  RETURNS TABLE (driver_amount numeric, platform_fee numeric)
+ *
+ * Set-returning as the contract fixes it (one row), in materialize mode.
+ */
+Datum
+sg_payout_split(PG_FUNCTION_ARGS)
+{
+	Numeric		gross;
+	Numeric		rate;
+	int32		minor_unit;
+	Numeric		zero = int64_to_numeric(0);
+	Numeric		one = int64_to_numeric(1);
+	Datum		fee;
+	Datum		driver;
+	ReturnSetInfo *rsinfo;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("gross must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("platform_rate must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("minor_unit must not be null")));
+
+	gross = PG_GETARG_NUMERIC(0);
+	rate = PG_GETARG_NUMERIC(1);
+	minor_unit = PG_GETARG_INT32(2);
+
+	check_finite(gross, "gross");
+	check_finite(rate, "platform_rate");
+	if (cmp(gross, zero) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gross must not be negative"),
+				 errdetail("gross is %s.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(gross))))));
+	if (cmp(rate, zero) < 0 || cmp(rate, one) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("platform_rate must be between 0 and 1"),
+				 errdetail("platform_rate is %s.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(rate))))));
+	if (minor_unit < 0 || minor_unit > 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("minor_unit must be between 0 and 4"),
+				 errdetail("minor_unit is %d.", minor_unit)));
+
+	/* amounts finer than the minor unit cannot be paid out */
+	if (cmp(gross, DatumGetNumeric(DirectFunctionCall2(numeric_round,
+													   NumericGetDatum(gross),
+													   Int32GetDatum(minor_unit)))) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gross has more decimals than the currency's minor unit"),
+				 errdetail("gross is %s, minor unit %d.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(gross))),
+						   minor_unit)));
+
+	fee = DirectFunctionCall2(numeric_round,
+							  DirectFunctionCall2(numeric_mul,
+												  NumericGetDatum(gross),
+												  NumericGetDatum(rate)),
+							  Int32GetDatum(minor_unit));
+	driver = DirectFunctionCall2(numeric_sub, NumericGetDatum(gross), fee);
+
+	/* one row, returned in materialize mode */
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	values[0] = driver;
+	values[1] = fee;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}

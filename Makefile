@@ -33,18 +33,24 @@ SQL_HEADER = src/core/header.sql
 SQL_0.1    = $(foreach d,$(DOMAINS),$(wildcard src/$(d)/schema.sql))
 SQL_0.2    = $(foreach d,$(DOMAINS),$(wildcard src/$(d)/$(d).sql))
 
-ifeq ($(EXTVERSION),0.1)
-SQL_FULL    = $(SQL_0.1)
-SQL_UPDATES =
-else ifeq ($(EXTVERSION),0.2)
+ifeq ($(EXTVERSION),0.2)
 SQL_FULL    = $(SQL_0.1) $(SQL_0.2)
 SQL_UPDATES = $(EXTENSION)--0.1--0.2.sql
 else
 $(error no SQL recipe for version $(EXTVERSION))
 endif
 
-DATA        = $(filter-out src/releases/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard src/releases/$(EXTENSION)--*.sql))
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(SQL_UPDATES)
+# Release 0.1 (the schema) is frozen in src/releases/ when it ships; until
+# then it is built from the schema sources like the current version.
+RELEASED    = $(wildcard src/releases/$(EXTENSION)--*.sql)
+ifeq ($(filter src/releases/$(EXTENSION)--0.1.sql,$(RELEASED)),)
+SQL_OLD_BUILT = $(EXTENSION)--0.1.sql
+else
+SQL_OLD_BUILT =
+endif
+
+DATA        = $(filter-out src/releases/$(EXTENSION)--$(EXTVERSION).sql,$(RELEASED))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(SQL_UPDATES) $(SQL_OLD_BUILT)
 EXTRA_CLEAN = $(EXTENSION)--*.sql
 
 PG_CONFIG ?= pg_config
@@ -56,6 +62,16 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_HEADER) $(SQL_FULL) steppergo.control
 
 $(EXTENSION)--0.1--0.2.sql: $(SQL_HEADER) $(SQL_0.2)
 	cat $(SQL_HEADER) $(SQL_0.2) > $@
+
+ifneq ($(SQL_OLD_BUILT),)
+$(EXTENSION)--0.1.sql: $(SQL_HEADER) $(SQL_0.1)
+	cat $(SQL_HEADER) $(SQL_0.1) > $@
+endif
+
+# Freeze release 0.1: copy its script into src/releases/ (done once, when
+# 0.1 ships; afterwards src/*/schema.sql must not change).
+freeze-0.1: $(EXTENSION)--0.1.sql
+	mkdir -p src/releases && cp $(EXTENSION)--0.1.sql src/releases/
 
 # ---------------------------------------------------------------------------
 # Tests.  TEST_INSTALL is the root of a relocated install tree (test/run
@@ -69,7 +85,7 @@ REGRESS_TESTS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 ISO_TESTS     = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 TEST_EXTS     = --load-extension=postgis --load-extension=pg_cron --load-extension=steppergo
 
-.PHONY: test-regress test-isolation test-tap bench
+.PHONY: test-regress test-isolation test-tap bench freeze-0.1
 
 test-regress:
 	mkdir -p tmp_check

@@ -322,3 +322,77 @@ CREATE EVENT TRIGGER steppergo_drop_unschedule_jobs ON ddl_command_start
   EXECUTE FUNCTION on_drop_unschedule_jobs();
 COMMENT ON EVENT TRIGGER steppergo_drop_unschedule_jobs IS
   'Removes the extension''s pg_cron jobs when the extension (or its schema) is dropped.';
+
+-- ---------------------------------------------------------------------------
+-- Shared business helpers used by several domains
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION platform_rate(tenant_id uuid DEFAULT NULL) RETURNS numeric
+  LANGUAGE sql STABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+  RETURN coalesce((SELECT t.platform_rate FROM tenants t WHERE t.id = platform_rate.tenant_id), 0.15);
+COMMENT ON FUNCTION platform_rate(uuid) IS
+  'The platform fee rate for a tenant''s trips: the tenant''s platform_rate when set, else 0.15 (the 85/15 split). NULL tenant means the platform''s own trips.';
+
+CREATE FUNCTION set_driver_availability(driver_id uuid, new_availability driver_availability,
+                                        reason text DEFAULT NULL, triggered_by text DEFAULT 'system')
+  RETURNS driver_availability
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  prev driver_availability;
+BEGIN
+  PERFORM require_arg(driver_id, 'driver_id');
+  PERFORM require_arg(new_availability, 'new_availability');
+  IF triggered_by IS NULL OR triggered_by NOT IN ('driver', 'system', 'admin') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'triggered_by must be driver, system or admin';
+  END IF;
+  SELECT d.availability INTO prev FROM drivers d WHERE d.id = set_driver_availability.driver_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'driver not found',
+      DETAIL = format('no driver with id %s', set_driver_availability.driver_id);
+  END IF;
+  IF prev IS DISTINCT FROM new_availability THEN
+    UPDATE drivers d SET availability = new_availability WHERE d.id = set_driver_availability.driver_id;
+    INSERT INTO driver_availability_history (driver_id, previous_status, new_status, change_reason, triggered_by)
+    VALUES (set_driver_availability.driver_id, prev, new_availability, left(reason, 500), set_driver_availability.triggered_by);
+  END IF;
+  RETURN prev;
+END
+$$;
+COMMENT ON FUNCTION set_driver_availability(uuid, driver_availability, text, text) IS
+  'Internal: moves a driver to another availability and writes the driver_availability_history row (reason, triggered_by driver/system/admin) in the same transaction; does nothing when unchanged. Returns the previous availability. The one way every domain changes availability.';
+
+-- ---------------------------------------------------------------------------
+-- The API surface.  Each domain declares which of its functions the API
+-- roles may call (src/security grants them when it sets up the roles):
+--   anon           anyone, also without a token (register, login, ...)
+--   authenticated  a logged-in user; the function checks what the user may do
+--   service        trusted backends only (webhooks, jobs, outbox senders)
+-- Functions not listed are internal: no API role may call them.
+-- ---------------------------------------------------------------------------
+CREATE TABLE api_functions (
+  signature  text PRIMARY KEY,
+  audience   text NOT NULL CHECK (audience IN ('anon', 'authenticated', 'service'))
+);
+COMMENT ON TABLE api_functions IS
+  'The functions the API roles may call, by signature, and who may call them (anon, authenticated, service); filled by the extension''s scripts, read by the role setup. Not user data.';
+COMMENT ON COLUMN api_functions.signature IS 'Function signature as regprocedure text, without schema (book_seats(uuid,uuid,integer,jsonb,payment_method_type)).';
+COMMENT ON COLUMN api_functions.audience IS 'anon (also without a token; implies authenticated and service), authenticated (logged-in users; implies service) or service (trusted backends).';
+
+CREATE FUNCTION api_expose(fn regprocedure, audience text) RETURNS void
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  sig text;
+BEGIN
+  -- store the signature without the schema, so it survives dump and restore
+  SELECT p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')'
+    INTO sig FROM pg_catalog.pg_proc p WHERE p.oid = fn;
+  INSERT INTO api_functions (signature, audience) VALUES (sig, audience)
+  ON CONFLICT (signature) DO UPDATE SET audience = EXCLUDED.audience;
+END
+$$;
+COMMENT ON FUNCTION api_expose(regprocedure, text) IS
+  'Declares a function part of the API for an audience (anon, authenticated, service); used by the extension''s scripts.';

@@ -180,3 +180,8 @@ COMMENT ON COLUMN tenants.updated_at IS 'When the tenant was last changed (kept 
 CREATE TRIGGER tenants_touch BEFORE UPDATE ON tenants
   FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 SELECT pg_catalog.pg_extension_config_dump('tenants', '');
+
+CREATE FUNCTION is_http_url(url text) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN length(url) <= 2048 AND url ~ '^https?://[^[:space:]/?#]+[^[:space:]]*$';
+COMMENT ON FUNCTION is_http_url(text) IS 'True when the text is an http or https URL without white space, at most 2,048 characters.';

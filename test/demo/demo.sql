@@ -212,9 +212,12 @@ UPDATE steppergo.trips t
  WHERE t.status NOT IN ('COMPLETED', 'CANCELLED', 'FULL');
 UPDATE steppergo.trips t
    SET platform_fee = s.platform_fee, estimated_earnings = s.driver_amount
-  FROM LATERAL (SELECT round(x * 0.15, 2) AS platform_fee, x - round(x * 0.15, 2) AS driver_amount
-                  FROM (SELECT CASE WHEN t.trip_type = 'PRIVATE' THEN t.base_price
-                                    ELSE t.price_per_seat * t.total_seats END AS x) g) s;
+  FROM (SELECT g.id, p.platform_fee, p.driver_amount
+          FROM (SELECT id, tenant_id, CASE WHEN trip_type = 'PRIVATE' THEN base_price
+                                           ELSE price_per_seat * total_seats END AS x
+                  FROM steppergo.trips) g,
+               LATERAL steppergo.payout_split(g.x, coalesce((SELECT platform_rate FROM steppergo.tenants WHERE id = g.tenant_id), 0.15)) p) s
+ WHERE s.id = t.id;
 
 INSERT INTO steppergo.payments (booking_id, stripe_intent_id, stripe_client_secret, amount, currency, status,
                                 payment_method, last4, metadata, error_message, succeeded_at, failed_at)
@@ -236,7 +239,7 @@ SELECT t.id, 'ARRIVED', 'COMPLETED', (SELECT user_id FROM steppergo.drivers WHER
 
 INSERT INTO steppergo.trip_driver_visibility (trip_id, driver_id, shown_at, viewed_at, response_action, response_at)
 SELECT t.id, dd.id, now() - interval '29 days', now() - interval '29 days' + interval '3 seconds',
-       CASE WHEN dd.id = t.driver_id THEN 'ACCEPTED' ELSE 'DECLINED' END, now() - interval '29 days' + interval '9 seconds'
+       (CASE WHEN dd.id = t.driver_id THEN 'ACCEPTED' ELSE 'DECLINED' END)::steppergo.trip_acceptance_action, now() - interval '29 days' + interval '9 seconds'
   FROM demo_trip_ids t
   JOIN demo_drivers dd ON dd.n IN (1 + (t.n * 13) % (SELECT n_drivers FROM demo_params), 1 + (t.n * 17) % (SELECT n_drivers FROM demo_params))
  WHERE t.driver_id IS NOT NULL;
@@ -258,6 +261,11 @@ SELECT t.driver_id, t.id, 3 + (t.n % 3), (ARRAY['Great ride to the mountains','O
 ON CONFLICT DO NOTHING;
 
 -- ----------------------------------------------------------------- payouts
+-- every other completed trip was paid out already; the rest wait for the
+-- next run_payout_batch
+CREATE TEMP TABLE demo_settled_trips AS
+SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k FROM demo_trip_ids WHERE status = 'COMPLETED') s
+ WHERE k % 2 = 1;
 INSERT INTO steppergo.payouts (driver_id, amount, currency, status, payout_method, payout_provider, stripe_transfer_id,
                                provider_metadata, period_start, period_end, trips_count, bookings_count, tenant_id,
                                metadata, processed_at)
@@ -268,14 +276,14 @@ SELECT x.driver_id, x.amount, 'KZT', 'PAID', 'bank_transfer', 'stripe', 'tr_demo
                count(DISTINCT t.id) AS trips, count(*) AS bookings
           FROM demo_trip_ids t JOIN steppergo.bookings b ON b.trip_id = t.id
          WHERE t.status = 'COMPLETED' AND b.status = 'COMPLETED' AND b.payment_method_type = 'ONLINE'
-           AND t.driver_id IS NOT NULL AND t.n % 2 = 0
+           AND t.driver_id IS NOT NULL AND t.id IN (SELECT id FROM demo_settled_trips)
          GROUP BY t.driver_id) x;
 UPDATE steppergo.bookings b
    SET payout_id = p.id, payout_settled = true, settled_at = p.processed_at
   FROM steppergo.trips t, steppergo.payouts p
  WHERE b.trip_id = t.id AND p.driver_id = t.driver_id AND p.stripe_transfer_id LIKE 'tr_demo_%'
    AND t.status = 'COMPLETED' AND b.status = 'COMPLETED' AND b.payment_method_type = 'ONLINE'
-   AND t.id IN (SELECT id FROM demo_trip_ids WHERE n % 2 = 0);
+   AND t.id IN (SELECT id FROM demo_settled_trips);
 UPDATE steppergo.drivers d
    SET total_earnings = coalesce((SELECT sum(amount) FROM steppergo.payouts p WHERE p.driver_id = d.id AND p.status = 'PAID'), 0);
 
@@ -352,7 +360,7 @@ INSERT INTO steppergo.activity_bookings (activity_id, passenger_id, scheduled_da
                                          payment_status, status, cancelled_at, cancellation_reason, refund_amount)
 SELECT a.id, u.id, current_date + (k % 2) * 14 - 7, '08:00', 1 + k % 3,
        '[{"name":"Guest"}]', 9000, 9000 * (1 + k % 3), 'KZT', 'pi_act_demo_' || a.n || '_' || k,
-       'SUCCEEDED', CASE WHEN k % 2 = 0 THEN 'COMPLETED' WHEN k = 3 THEN 'CANCELLED' ELSE 'CONFIRMED' END,
+       'SUCCEEDED', (CASE WHEN k % 2 = 0 THEN 'COMPLETED' WHEN k = 3 THEN 'CANCELLED' ELSE 'CONFIRMED' END)::steppergo.booking_status,
        CASE WHEN k = 3 THEN now() - interval '3 days' END, CASE WHEN k = 3 THEN 'Change of plans' END,
        CASE WHEN k = 3 THEN 9000 * (1 + k % 3) / 2 ELSE 0 END
   FROM demo_activities a, generate_series(1, 4) k
@@ -391,7 +399,7 @@ SELECT b.user_id, 'BOOKING_CONFIRMED', 'SMS', u.phone, NULL, 'Your StepperGO boo
 INSERT INTO steppergo.analytics_events (event_name, user_id, metadata, session_id, ip_address, user_agent, created_at)
 SELECT (ARRAY['app_open','trip_search','trip_view','booking_started','booking_paid'])[1 + g % 5],
        (SELECT id FROM steppergo.users WHERE role = 'PASSENGER' ORDER BY email OFFSET g % (SELECT n_passengers FROM demo_params) LIMIT 1),
-       jsonb_build_object('screen', 'home'), 'sess-' || (g % 97), '203.0.113.' || (g % 250), 'StepperGO/2.1 (iOS 18)',
+       jsonb_build_object('screen', 'home'), 'sess-' || (g % 97), ('203.0.113.' || (g % 250))::inet, 'StepperGO/2.1 (iOS 18)',
        now() - (g % 20) * interval '1 hour'
   FROM generate_series(1, greatest(20, (5000 * :scale)::int)) g;
 
@@ -402,8 +410,9 @@ SELECT u.id, sha256(convert_to('demo-session-' || u.id, 'UTF8')), now() + interv
 INSERT INTO steppergo.refresh_tokens (user_id, token_hash, session_id, expires_at, family_id)
 SELECT s.user_id, sha256(convert_to('demo-refresh-' || s.id, 'UTF8')), s.id, now() + interval '30 days', s.id
   FROM steppergo.sessions s;
-INSERT INTO steppergo.otps (phone, code_hash, expires_at, attempts, verified, verified_at)
-SELECT u.phone, sha256(convert_to('demo-otp-' || u.id, 'UTF8')), now() - interval '1 day', 1, true, now() - interval '1 day' - interval '4 minutes'
+INSERT INTO steppergo.otps (phone, code_hash, expires_at, attempts, verified, verified_at, created_at)
+SELECT u.phone, sha256(convert_to('demo-otp-' || u.id, 'UTF8')), now() - interval '1 day', 1, true,
+       now() - interval '1 day' - interval '4 minutes', now() - interval '1 day' - interval '5 minutes'
   FROM steppergo.users u WHERE u.role = 'PASSENGER' AND abs(hashtext(u.email)) % 9 = 0;
 
 COMMIT;

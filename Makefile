@@ -27,7 +27,7 @@ SHLIB_LINK  = -lsodium -lcrypt
 # later change ships as an update script, built from the sources of that
 # release alone (see the upgrade TAP test, test/t/002_upgrade.pl).
 # ---------------------------------------------------------------------------
-DOMAINS = core identity drivers trips payouts messaging activities admin security
+DOMAINS = core identity drivers dispatch trips payouts messaging activities admin security
 
 SQL_HEADER = src/core/header.sql
 SQL_0.1    = $(foreach d,$(DOMAINS),$(wildcard src/$(d)/schema.sql))

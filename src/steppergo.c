@@ -25,5 +25,8 @@ _PG_init(void)
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("steppergo could not initialise libsodium")));
 
+	sg_secrets_init();
+	/* domains' settings: one call per domain, in build order */
+
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

@@ -24,4 +24,17 @@
 /* Prefix of every configuration setting the module defines. */
 #define SG_GUC_PREFIX "steppergo"
 
+/* Secret settings (src/core/secrets.c); read them through sg_secret(). */
+#define SG_SECRET_MIN_LEN 32
+extern char *sg_jwt_secret;
+extern char *sg_otp_key;
+extern char *sg_audit_key;
+extern void sg_secrets_init(void);
+extern const char *sg_secret(const char *value, const char *name);
+
+/*
+ * Per-domain initialisation (settings), called from _PG_init.  A domain that
+ * defines settings adds its prototype here and its call in steppergo.c.
+ */
+
 #endif							/* STEPPERGO_H */

@@ -929,6 +929,15 @@ BEGIN
     IF NOT payment_may_move(ab.payment_status, target) THEN
       RETURN format('ignored: activity booking payment is %s', ab.payment_status);
     END IF;
+    IF target = 'SUCCEEDED' THEN
+      minor := (SELECT c.minor_unit FROM currencies c WHERE c.code = ab.currency);
+      IF (obj ? 'amount' AND (obj ->> 'amount')::numeric <> ab.total_amount * 10 ^ minor)
+         OR (obj ? 'currency' AND upper(obj ->> 'currency') <> ab.currency) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+          MESSAGE = format('amount %s %s of the event does not match the activity booking (%s %s)',
+                           obj ->> 'amount', obj ->> 'currency', ab.total_amount, ab.currency);
+      END IF;
+    END IF;
     UPDATE activity_bookings a
        SET payment_status = target,
            status = CASE WHEN target = 'SUCCEEDED' AND a.status = 'PENDING' THEN 'CONFIRMED'

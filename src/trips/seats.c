@@ -158,9 +158,90 @@ trip_visible(TripRow *row)
 }
 
 /*
+ * Why a booking could not be made, under the trip's lock: raises the
+ * refusal, or returns when nothing stands in the way any more (the caller
+ * then tries again, now holding the lock).
+ */
+static void
+book_refusal(Datum trip_id, Datum user_id, int32 seats, const char *trip_str)
+{
+	TripRow		trip;
+	bool		isnull;
+
+	if (!lock_trip(trip_id, &trip) || !trip_visible(&trip))
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_NOT_FOUND),
+				 errmsg("trip not found"),
+				 errdetail("No trip with id %s.", trip_str)));
+	if (strcmp(trip.status, "PUBLISHED") != 0 && strcmp(trip.status, "OFFERED") != 0)
+	{
+		if (strcmp(trip.status, "FULL") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_CONFLICT),
+					 errmsg("no seats left on the trip"),
+					 errdetail("Trip %s is FULL.", trip_str)));
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_CONFLICT),
+				 errmsg("trip is not open for booking"),
+				 errdetail("Trip %s is %s; bookable statuses are PUBLISHED and OFFERED.",
+						   trip_str, trip.status)));
+	}
+	if (trip.departed)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_CONFLICT),
+				 errmsg("trip has already departed"),
+				 errdetail("Trip %s is past its departure time.", trip_str)));
+
+	/* after the lock: a fresh snapshot sees every committed booking */
+	{
+		Oid			t[2] = {UUIDOID, UUIDOID};
+		Datum		v[2] = {trip_id, user_id};
+
+		run(prepare(&plan_dup,
+					"SELECT EXISTS (SELECT 1 FROM steppergo.bookings b"
+					"                WHERE b.trip_id = $1 AND b.user_id = $2"
+					"                  AND b.status IN ('PENDING', 'CONFIRMED'))",
+					2, t),
+			v, NULL, false, SPI_OK_SELECT);
+		if (DatumGetBool(col_datum(1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_CONFLICT),
+					 errmsg("user already has a live booking on this trip"),
+					 errhint("Cancel the existing booking first, or change it.")));
+	}
+
+	if (strcmp(trip.trip_type, "PRIVATE") == 0)
+	{
+		if (trip.available_seats < trip.total_seats)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_CONFLICT),
+					 errmsg("private trip is already booked"),
+					 errdetail("Trip %s is PRIVATE and has a live booking.", trip_str)));
+		if (seats > trip.total_seats)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_CONFLICT),
+					 errmsg("not enough seats on the trip"),
+					 errdetail("%d seats requested, the vehicle has %d.", seats, trip.total_seats)));
+	}
+	else if (seats > trip.available_seats)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_CONFLICT),
+				 errmsg("not enough seats left on the trip"),
+				 errdetail("%d seats requested, %d available.", seats, trip.available_seats)));
+}
+
+/*
  * book_seats(trip_id uuid, user_id uuid, seats integer,
  *			  passengers jsonb DEFAULT '[]',
  *			  payment_method payment_method_type DEFAULT 'ONLINE') RETURNS uuid
+ *
+ * The fast path is one statement: the UPDATE of the trip takes its row lock
+ * and re-checks every condition on the newest row version (READ COMMITTED
+ * re-evaluation), the booking is inserted from its RETURNING, and the
+ * partial unique index on live bookings (ON CONFLICT DO NOTHING) catches a
+ * second live booking of the user.  So the trip's lock is held for one
+ * statement and the commit, like the bare UPDATE + INSERT.  When the UPDATE
+ * matches nothing, book_refusal() finds out why under the lock.
  */
 Datum
 sg_trips_book_seats(PG_FUNCTION_ARGS)
@@ -172,14 +253,14 @@ sg_trips_book_seats(PG_FUNCTION_ARGS)
 	Datum		method;
 	Oid			method_type;
 	int			npassengers;
-	TripRow		trip;
 	bool		isnull;
-	bool		is_private;
-	int32		seats_booked;
-	bool		becomes_full;
 	Datum		passengers_d;
-	Datum		result;
+	Datum		sees_all;
+	Datum		tenant;
+	bool		tenant_null;
+	Datum		result = (Datum) 0;
 	char	   *trip_str;
+	int			attempt;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("trip_id must not be null")));
@@ -228,131 +309,99 @@ sg_trips_book_seats(PG_FUNCTION_ARGS)
 	trip_str = uuid_str(trip_id);
 	SPI_connect();
 
-	/* the caller acts for the user, who exists; default passenger list */
+	/*
+	 * Before any lock: the caller acts for the user, who exists; which
+	 * tenants' trips the caller sees; the passenger list (default: the user).
+	 */
 	{
 		Oid			t[2] = {UUIDOID, JSONBOID};
 		Datum		v[2] = {user_id, PointerGetDatum(passengers)};
 
 		run(prepare(&plan_user,
 					"SELECT steppergo.assert_acting_as($1),"
+					"       steppergo.is_trusted_caller() OR steppergo.current_app_role() IS NOT DISTINCT FROM 'ADMIN',"
+					"       steppergo.current_tenant_id(),"
 					"       CASE WHEN jsonb_array_length($2) = 0"
 					"            THEN jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('name', u.name, 'phone', u.phone)))"
 					"            ELSE $2 END"
-					"  FROM (SELECT 1) one LEFT JOIN steppergo.users u ON u.id = $1"
-					" WHERE u.id IS NOT NULL",
+					"  FROM steppergo.users u WHERE u.id = $1",
 					2, t),
 			v, NULL, true, SPI_OK_SELECT);
 		if (SPI_processed == 0)
+		{
+			/* refuse callers who may not act for that id before saying more */
+			assert_acting_as(user_id);
 			ereport(ERROR,
 					(errcode(ERRCODE_SG_NOT_FOUND),
 					 errmsg("user not found"),
 					 errdetail("No user with id %s.", uuid_str(user_id))));
-		passengers_d = SPI_datumTransfer(col_datum(2, &isnull), false, -1);
+		}
+		sees_all = col_datum(2, &isnull);
+		tenant = col_datum(3, &tenant_null);
+		if (!tenant_null)
+			tenant = SPI_datumTransfer(tenant, false, UUID_LEN);
+		passengers_d = SPI_datumTransfer(col_datum(4, &isnull), false, -1);
 	}
 
-	if (!lock_trip(trip_id, &trip) || !trip_visible(&trip))
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_NOT_FOUND),
-				 errmsg("trip not found"),
-				 errdetail("No trip with id %s.", trip_str)));
-
-	if (strcmp(trip.status, "PUBLISHED") != 0 && strcmp(trip.status, "OFFERED") != 0)
+	for (attempt = 0;; attempt++)
 	{
-		if (strcmp(trip.status, "FULL") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_CONFLICT),
-					 errmsg("no seats left on the trip"),
-					 errdetail("Trip %s is FULL.", trip_str)));
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_CONFLICT),
-				 errmsg("trip is not open for booking"),
-				 errdetail("Trip %s is %s; bookable statuses are PUBLISHED and OFFERED.",
-						   trip_str, trip.status)));
-	}
-	if (trip.departed)
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_CONFLICT),
-				 errmsg("trip has already departed"),
-				 errdetail("Trip %s is past its departure time.", trip_str)));
-
-	/* after the lock: a fresh snapshot sees every committed booking */
-	{
-		Oid			t[2] = {UUIDOID, UUIDOID};
-		Datum		v[2] = {trip_id, user_id};
-
-		run(prepare(&plan_dup,
-					"SELECT EXISTS (SELECT 1 FROM steppergo.bookings b"
-					"                WHERE b.trip_id = $1 AND b.user_id = $2"
-					"                  AND b.status IN ('PENDING', 'CONFIRMED'))",
-					2, t),
-			v, NULL, false, SPI_OK_SELECT);
-		if (DatumGetBool(col_datum(1, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_CONFLICT),
-					 errmsg("user already has a live booking on this trip"),
-					 errhint("Cancel the existing booking first, or change it.")));
-	}
-
-	is_private = strcmp(trip.trip_type, "PRIVATE") == 0;
-	if (is_private)
-	{
-		/* the whole vehicle: one live booking holding every seat */
-		if (trip.available_seats < trip.total_seats)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_CONFLICT),
-					 errmsg("private trip is already booked"),
-					 errdetail("Trip %s is PRIVATE and has a live booking.", trip_str)));
-		if (seats > trip.total_seats)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_CONFLICT),
-					 errmsg("not enough seats on the trip"),
-					 errdetail("%d seats requested, the vehicle has %d.", seats, trip.total_seats)));
-		seats_booked = trip.total_seats;
-	}
-	else
-	{
-		if (seats > trip.available_seats)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_CONFLICT),
-					 errmsg("not enough seats left on the trip"),
-					 errdetail("%d seats requested, %d available.", seats, trip.available_seats)));
-		seats_booked = seats;
-	}
-	becomes_full = trip.available_seats - seats_booked == 0 &&
-		strcmp(trip.status, "PUBLISHED") == 0;
-
-	/* booking, seats and (when it fills up) the status move, in one statement */
-	{
-		Oid			t[7] = {UUIDOID, UUIDOID, INT4OID, JSONBOID, method_type, INT4OID, BOOLOID};
-		Datum		v[7] = {trip_id, user_id, Int32GetDatum(seats_booked), passengers_d, method,
-		Int32GetDatum(sg_trips_payment_timeout), BoolGetDatum(becomes_full)};
+		Oid			t[8] = {UUIDOID, UUIDOID, INT4OID, JSONBOID, method_type, INT4OID, BOOLOID, UUIDOID};
+		Datum		v[8] = {trip_id, user_id, Int32GetDatum(seats), passengers_d, method,
+		Int32GetDatum(sg_trips_payment_timeout), sees_all, tenant};
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', tenant_null ? 'n' : ' '};
+		bool		seated;
 
 		run(prepare(&plan_book,
 					"WITH seat AS ("
 					"  UPDATE steppergo.trips t"
-					"     SET available_seats = t.available_seats - $3,"
-					"         status = CASE WHEN $7 THEN 'FULL'::steppergo.trip_status ELSE t.status END"
+					"     SET available_seats = CASE WHEN t.trip_type = 'PRIVATE' THEN 0 ELSE t.available_seats - $3 END,"
+					"         status = CASE WHEN t.status = 'PUBLISHED'"
+					"                        AND (t.trip_type = 'PRIVATE' OR t.available_seats = $3)"
+					"                       THEN 'FULL'::steppergo.trip_status ELSE t.status END"
 					"   WHERE t.id = $1"
-					"  RETURNING t.trip_type, t.base_price, t.price_per_seat, t.currency),"
+					"     AND t.status IN ('PUBLISHED', 'OFFERED')"
+					"     AND t.departure_time > now()"
+					"     AND CASE WHEN t.trip_type = 'PRIVATE'"
+					"              THEN t.available_seats = t.total_seats AND $3 <= t.total_seats"
+					"              ELSE t.available_seats >= $3 END"
+					"     AND (t.tenant_id IS NULL OR $7 OR t.tenant_id = $8)"
+					"  RETURNING t.trip_type, t.total_seats, t.base_price, t.price_per_seat, t.currency, t.status),"
+					" ins AS ("
+					"  INSERT INTO steppergo.bookings (trip_id, user_id, status, seats_booked, total_amount, currency,"
+					"                                  passengers, payment_method_type, confirmed_at, expires_at)"
+					"  SELECT $1, $2,"
+					"         CASE WHEN $5 = 'ONLINE' THEN 'PENDING' ELSE 'CONFIRMED' END::steppergo.booking_status,"
+					"         CASE WHEN s.trip_type = 'PRIVATE' THEN s.total_seats ELSE $3 END,"
+					"         CASE WHEN s.trip_type = 'PRIVATE' THEN s.base_price ELSE s.price_per_seat * $3 END,"
+					"         s.currency, $4, $5,"
+					"         CASE WHEN $5 = 'ONLINE' THEN NULL ELSE now() END,"
+					"         CASE WHEN $5 = 'ONLINE' THEN now() + make_interval(mins => $6) END"
+					"    FROM seat s"
+					"  ON CONFLICT (trip_id, user_id) WHERE status IN ('PENDING', 'CONFIRMED') DO NOTHING"
+					"  RETURNING id),"
 					" hist AS ("
 					"  INSERT INTO steppergo.trip_status_history (trip_id, from_status, to_status, actor_id, reason)"
-					"  SELECT $1, 'PUBLISHED', 'FULL', $2, 'last seat booked' WHERE $7)"
-					"INSERT INTO steppergo.bookings (trip_id, user_id, status, seats_booked, total_amount, currency,"
-					"                                passengers, payment_method_type, confirmed_at, expires_at)"
-					"SELECT $1, $2,"
-					"       CASE WHEN $5 = 'ONLINE' THEN 'PENDING' ELSE 'CONFIRMED' END::steppergo.booking_status,"
-					"       $3,"
-					"       CASE WHEN s.trip_type = 'PRIVATE' THEN s.base_price ELSE s.price_per_seat * $3 END,"
-					"       s.currency, $4, $5,"
-					"       CASE WHEN $5 = 'ONLINE' THEN NULL ELSE now() END,"
-					"       CASE WHEN $5 = 'ONLINE' THEN now() + make_interval(mins => $6) END"
-					"  FROM seat s "
-					"RETURNING id",
-					7, t),
-			v, NULL, false, SPI_OK_INSERT_RETURNING);
-		if (SPI_processed != 1)
-			elog(ERROR, "book_seats: the booking was not written");
-		result = SPI_datumTransfer(col_datum(1, &isnull), false, UUID_LEN);
+					"  SELECT $1, 'PUBLISHED', 'FULL', $2, 'last seat booked'"
+					"    FROM seat s WHERE s.status = 'FULL' AND EXISTS (SELECT 1 FROM ins))"
+					"SELECT EXISTS (SELECT 1 FROM seat), (SELECT id FROM ins)",
+					8, t),
+			v, nulls, false, SPI_OK_SELECT);
+		seated = DatumGetBool(col_datum(1, &isnull));
+		if (seated)
+		{
+			result = col_datum(2, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_SG_CONFLICT),
+						 errmsg("user already has a live booking on this trip"),
+						 errhint("Cancel the existing booking first, or change it.")));
+			result = SPI_datumTransfer(result, false, UUID_LEN);
+			break;
+		}
+		if (attempt > 0)
+			elog(ERROR, "book_seats: trip %s could not be booked although nothing refuses it", trip_str);
+		/* raises the refusal; returns only if a concurrent change lifted it */
+		book_refusal(trip_id, user_id, seats, trip_str);
 	}
 
 	SPI_finish();
@@ -363,26 +412,28 @@ sg_trips_book_seats(PG_FUNCTION_ARGS)
  * The common path of cancel_booking and the expiry job.  Returns false
  * (nothing done) in expiry mode when the booking is no longer an expired
  * unpaid booking; raises otherwise.
+ *
+ * Under the trip's lock there are two statements: the lock itself (it
+ * tells whether the trip is FULL and so reopens) and one statement that
+ * cancels the booking (locking and re-checking it), gives the seats back,
+ * records the reopening and marks a paid payment for refund.
  */
 static bool
 cancel_one(Datum booking_id, const char *reason, bool expiry)
 {
-	Oid			t1[1] = {UUIDOID};
+	Oid			t1[2] = {UUIDOID, BOOLOID};
+	Datum		v1[2] = {booking_id, BoolGetDatum(!expiry)};
 	Datum		trip_id;
-	Datum		user_id;
 	bool		isnull;
 	TripRow		trip;
-	char	   *status;
-	int32		seats_booked;
-	bool		boarded;
-	bool		expired;
 	bool		reopens;
 	char	   *booking_str = uuid_str(booking_id);
 
 	run(prepare(&plan_booking_owner,
-				"SELECT b.trip_id, b.user_id FROM steppergo.bookings b WHERE b.id = $1",
-				1, t1),
-		&booking_id, NULL, false, SPI_OK_SELECT);
+				"SELECT b.trip_id, CASE WHEN $2 THEN steppergo.assert_acting_as(b.user_id) END"
+				"  FROM steppergo.bookings b WHERE b.id = $1",
+				2, t1),
+		v1, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
 		if (expiry)
@@ -393,83 +444,76 @@ cancel_one(Datum booking_id, const char *reason, bool expiry)
 				 errdetail("No booking with id %s.", booking_str)));
 	}
 	trip_id = SPI_datumTransfer(col_datum(1, &isnull), false, UUID_LEN);
-	user_id = SPI_datumTransfer(col_datum(2, &isnull), false, UUID_LEN);
-
-	if (!expiry)
-		assert_acting_as(user_id);
 
 	/* lock order: trip, booking, payment */
 	if (!lock_trip(trip_id, &trip))
 		elog(ERROR, "trip of booking %s vanished", booking_str);
-
-	run(prepare(&plan_lock_booking,
-				"SELECT b.status::text, b.seats_booked, b.boarded_at IS NOT NULL,"
-				"       b.status = 'PENDING' AND b.expires_at <= now()"
-				"  FROM steppergo.bookings b WHERE b.id = $1 FOR UPDATE OF b",
-				1, t1),
-		&booking_id, NULL, false, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		elog(ERROR, "booking %s vanished", booking_str);
-	status = col_text(1);
-	seats_booked = DatumGetInt32(col_datum(2, &isnull));
-	boarded = DatumGetBool(col_datum(3, &isnull));
-	expired = DatumGetBool(col_datum(4, &isnull));
-
-	if (expiry && !expired)
-		return false;
-	if (strcmp(status, "PENDING") != 0 && strcmp(status, "CONFIRMED") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_CONFLICT),
-				 errmsg("booking is not live"),
-				 errdetail("Booking %s is %s; only PENDING or CONFIRMED bookings can be cancelled.",
-						   booking_str, status)));
-	if (boarded)
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_CONFLICT),
-				 errmsg("passenger has already boarded"),
-				 errdetail("Booking %s was boarded; it completes with the trip.", booking_str)));
-
 	reopens = strcmp(trip.status, "FULL") == 0;
 
 	{
-		Oid			t[5] = {UUIDOID, UUIDOID, INT4OID, TEXTOID, BOOLOID};
+		Oid			t[5] = {UUIDOID, UUIDOID, TEXTOID, BOOLOID, BOOLOID};
 		Datum		v[5];
 		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 		v[0] = booking_id;
 		v[1] = trip_id;
-		v[2] = Int32GetDatum(seats_booked);
 		if (reason)
-			v[3] = CStringGetTextDatum(reason);
+			v[2] = CStringGetTextDatum(reason);
 		else
 		{
-			v[3] = (Datum) 0;
-			nulls[3] = 'n';
+			v[2] = (Datum) 0;
+			nulls[2] = 'n';
 		}
-		v[4] = BoolGetDatum(reopens);
+		v[3] = BoolGetDatum(reopens);
+		v[4] = BoolGetDatum(expiry);
 
 		run(prepare(&plan_cancel,
 					"WITH bk AS ("
 					"  UPDATE steppergo.bookings b"
-					"     SET status = 'CANCELLED', cancelled_at = now(), cancellation_reason = $4,"
+					"     SET status = 'CANCELLED', cancelled_at = now(), cancellation_reason = $3,"
 					"         expires_at = NULL"
-					"   WHERE b.id = $1 RETURNING b.user_id),"
+					"   WHERE b.id = $1 AND b.status IN ('PENDING', 'CONFIRMED') AND b.boarded_at IS NULL"
+					"     AND (NOT $5 OR (b.status = 'PENDING' AND b.expires_at <= now()))"
+					"  RETURNING b.seats_booked),"
 					" seat AS ("
 					"  UPDATE steppergo.trips t"
-					"     SET available_seats = t.available_seats + $3,"
-					"         status = CASE WHEN $5 THEN 'PUBLISHED'::steppergo.trip_status ELSE t.status END"
-					"   WHERE t.id = $2 RETURNING t.id),"
+					"     SET available_seats = t.available_seats + bk.seats_booked,"
+					"         status = CASE WHEN $4 THEN 'PUBLISHED'::steppergo.trip_status ELSE t.status END"
+					"    FROM bk WHERE t.id = $2 RETURNING t.id),"
 					" hist AS ("
 					"  INSERT INTO steppergo.trip_status_history (trip_id, from_status, to_status, actor_id, reason)"
 					"  SELECT $2, 'FULL', 'PUBLISHED', steppergo.current_user_id(), 'seats released by a cancelled booking'"
-					"   WHERE $5)"
-					"UPDATE steppergo.payments p SET refund_requested_at = now()"
-					" WHERE p.booking_id = $1 AND p.status = 'SUCCEEDED' AND p.refund_requested_at IS NULL"
-					"   AND EXISTS (SELECT 1 FROM bk) AND EXISTS (SELECT 1 FROM seat)",
+					"    FROM seat WHERE $4),"
+					" pay AS ("
+					"  UPDATE steppergo.payments p SET refund_requested_at = now()"
+					"    FROM bk WHERE p.booking_id = $1 AND p.status = 'SUCCEEDED' AND p.refund_requested_at IS NULL)"
+					"SELECT EXISTS (SELECT 1 FROM bk)",
 					5, t),
-			v, nulls, false, SPI_OK_UPDATE);
+			v, nulls, false, SPI_OK_SELECT);
+		if (DatumGetBool(col_datum(1, &isnull)))
+			return true;
 	}
-	return true;
+
+	/* nothing cancelled: say why (read after the lock, so current) */
+	if (expiry)
+		return false;
+	run(prepare(&plan_lock_booking,
+				"SELECT b.status::text, b.boarded_at IS NOT NULL FROM steppergo.bookings b WHERE b.id = $1",
+				1, t1),
+		&booking_id, NULL, false, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		elog(ERROR, "booking %s vanished", booking_str);
+	if (DatumGetBool(col_datum(2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_CONFLICT),
+				 errmsg("passenger has already boarded"),
+				 errdetail("Booking %s was boarded; it completes with the trip.", booking_str)));
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_CONFLICT),
+			 errmsg("booking is not live"),
+			 errdetail("Booking %s is %s; only PENDING or CONFIRMED bookings can be cancelled.",
+					   booking_str, col_text(1))));
+	return false;				/* not reached */
 }
 
 /* cancel_booking(booking_id uuid, reason text DEFAULT NULL) RETURNS void */

@@ -812,6 +812,7 @@ DECLARE
   b bookings%ROWTYPE;
   p payments%ROWTYPE;
   pay_id uuid;
+  trip_ref uuid;
   w record;
 BEGIN
   PERFORM require_arg(booking_id, 'booking_id');
@@ -824,11 +825,14 @@ BEGIN
   IF length(client_secret) > 500 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'client_secret must be at most 500 characters';
   END IF;
-  SELECT * INTO b FROM bookings x WHERE x.id = attach_payment_intent.booking_id FOR UPDATE;
+  -- lock order: trip, booking, payment (applying waiting events locks the trip)
+  SELECT x.trip_id INTO trip_ref FROM bookings x WHERE x.id = attach_payment_intent.booking_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'booking not found',
       DETAIL = format('No booking with id %s.', attach_payment_intent.booking_id);
   END IF;
+  PERFORM 1 FROM trips t WHERE t.id = trip_ref FOR NO KEY UPDATE;
+  SELECT * INTO b FROM bookings x WHERE x.id = attach_payment_intent.booking_id FOR UPDATE;
   PERFORM assert_acting_as(b.user_id);
   IF b.payment_method_type <> 'ONLINE' THEN
     RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'the booking is paid in cash to the driver';
@@ -950,8 +954,8 @@ BEGIN
 
   -- lock order: trip, booking, payment
   PERFORM 1 FROM trips t WHERE t.id = trip_ref FOR NO KEY UPDATE;
+  SELECT * INTO b FROM bookings x WHERE x.id = (SELECT y.booking_id FROM payments y WHERE y.id = pay_ref) FOR UPDATE;
   SELECT * INTO p FROM payments x WHERE x.id = pay_ref FOR UPDATE;
-  SELECT * INTO b FROM bookings x WHERE x.id = p.booking_id FOR UPDATE;
   IF NOT payment_may_move(p.status, target) THEN
     RETURN format('ignored: payment is %s', p.status);
   END IF;

@@ -71,9 +71,11 @@ SELECT pg_temp.try($$SELECT steppergo.create_trip('x', 'a', 43, 76, 'b', 43, 77,
 SELECT pg_temp.try(format($$SELECT steppergo.create_trip(NULL, 'a', 43, 76, 'b', 43, 77, now() + interval '1 day', 2, 'PRIVATE', 100, organizer_id => %L)$$, :'org'));
 
 -- -------------------------------------------------- as API callers do
-CREATE ROLE trips_tester NOLOGIN;
-GRANT USAGE ON SCHEMA steppergo TO trips_tester;
-SET ROLE trips_tester;
+-- the API roles as PostgREST uses them (setup_api_roles is idempotent)
+SET client_min_messages = warning;
+SELECT steppergo.setup_api_roles() AS roles \gset
+RESET client_min_messages;
+SET ROLE authenticated;
 -- the organizer creates and publishes; the tenant comes from the token
 SELECT set_config('request.jwt.claims', json_build_object('sub', :'org', 'app_role', 'PASSENGER', 'tenant_id', :'tenant')::text, false) AS claims \gset
 SELECT create_trip('Kok-Tobe', 'Arbat', 43.25, 76.94, 'Kok-Tobe', 43.233, 76.976, now() + interval '5 days', 3,
@@ -179,7 +181,7 @@ SELECT pg_temp.try(format('SELECT steppergo.review_driver(%L, 4)', :'bk1'));
 SELECT pg_temp.try(format('SELECT steppergo.review_driver(%L, 6)', :'bk1'));
 SELECT respond_to_review(:'rev1', 'Thank you!');
 SELECT pg_temp.try(format('SELECT steppergo.respond_to_review(%L, %L)', :'rev1', 'again'));
-SET ROLE trips_tester;
+SET ROLE authenticated;
 SELECT set_config('request.jwt.claims', json_build_object('sub', :'p1', 'app_role', 'PASSENGER')::text, false) AS claims \gset
 SELECT pg_temp.try(format('SELECT steppergo.respond_to_review(%L, %L)', :'rev2', 'not mine'));
 SELECT pg_temp.try(format('SELECT steppergo.review_driver(%L, 3)', :'bk2'));
@@ -207,5 +209,3 @@ SELECT pg_temp.try(format('SELECT steppergo.book_seats(%L, %L, 1)', :'priv', :'p
 -- the driver was never on the road for it: availability untouched
 SELECT availability FROM drivers WHERE id = :'drv';
 
-REVOKE USAGE ON SCHEMA steppergo FROM trips_tester;
-DROP ROLE trips_tester;

@@ -141,17 +141,21 @@ SELECT pg_temp.try($$SELECT steppergo.record_webhook(NULL, 'e', 't', '{}')$$);
 SELECT pg_temp.try($$SELECT steppergo.record_webhook('Stripe!', 'e', 't', '{}')$$);
 SELECT pg_temp.try($$SELECT steppergo.record_webhook('stripe', 'e', 't', '[]')$$);
 SELECT pg_temp.try($$SELECT steppergo.record_webhook('stripe', '', 't', '{}')$$);
-CREATE ROLE trips_pay_tester NOLOGIN;
-GRANT USAGE ON SCHEMA steppergo TO trips_pay_tester;
-SET ROLE trips_pay_tester;
+-- the API roles as PostgREST uses them (setup_api_roles is idempotent)
+SET client_min_messages = warning;
+SELECT steppergo.setup_api_roles() AS roles \gset
+RESET client_min_messages;
+SET ROLE authenticated;
 SELECT set_config('request.jwt.claims', json_build_object('sub', :'p1', 'app_role', 'PASSENGER')::text, false) AS claims \gset
 SELECT pg_temp.try($$SELECT steppergo.record_webhook('stripe', 'evt_pm_forged', 'payment_intent.succeeded', '{}')$$);
 SELECT pg_temp.try('SELECT steppergo.retry_webhooks()');
 SELECT set_config('request.jwt.claims', '', false) AS claims \gset
 RESET ROLE;
-REVOKE USAGE ON SCHEMA steppergo FROM trips_pay_tester;
-DROP ROLE trips_pay_tester;
 SELECT count(*) AS forged FROM webhook_logs WHERE event_id = 'evt_pm_forged';
+-- the service role of trusted backends records webhooks
+SET ROLE service_role;
+SELECT steppergo.record_webhook('stripe', 'evt_pm_service', 'customer.updated', '{"data": {"object": {"id": "cus_2"}}}') AS recorded;
+RESET ROLE;
 
 -- ------------------------------------------ activity bookings via Stripe
 INSERT INTO users (email, phone, name, role) VALUES ('pm.owner@trips.test', '+79030000399', 'Pay Owner', 'ACTIVITY_OWNER');

@@ -78,9 +78,11 @@ SELECT book_seats(:'shared', :'p2', 1) IS NOT NULL AS rebooked;
 SELECT to_status, reason FROM trip_status_history WHERE trip_id = :'shared' ORDER BY changed_at, id;
 
 -- only the passenger (or an admin) cancels a booking
-CREATE ROLE trips_seats_tester NOLOGIN;
-GRANT USAGE ON SCHEMA steppergo TO trips_seats_tester;
-SET ROLE trips_seats_tester;
+-- the API roles as PostgREST uses them (setup_api_roles is idempotent)
+SET client_min_messages = warning;
+SELECT steppergo.setup_api_roles() AS roles \gset
+RESET client_min_messages;
+SET ROLE authenticated;
 SELECT set_config('request.jwt.claims', json_build_object('sub', :'p4', 'app_role', 'PASSENGER')::text, false) AS claims \gset
 SELECT pg_temp.try(format('SELECT steppergo.cancel_booking(%L)', :'b1'));
 SELECT pg_temp.try(format('SELECT steppergo.book_seats(%L, %L, 1)', :'shared', :'p5'));
@@ -89,8 +91,6 @@ SELECT pg_temp.try(format('SELECT steppergo.cancel_booking(%L, %L)', :'b1', 'by 
 SELECT pg_temp.try('SELECT steppergo.expire_unpaid_bookings()');
 SELECT set_config('request.jwt.claims', '', false) AS claims \gset
 RESET ROLE;
-REVOKE USAGE ON SCHEMA steppergo FROM trips_seats_tester;
-DROP ROLE trips_seats_tester;
 
 -- --------------------------------------------------- PRIVATE bookings
 -- the party of two takes the whole vehicle at base_price

@@ -209,3 +209,21 @@ SELECT pg_temp.try(format('SELECT steppergo.book_seats(%L, %L, 1)', :'priv', :'p
 -- the driver was never on the road for it: availability untouched
 SELECT availability FROM drivers WHERE id = :'drv';
 
+-- a trip cancelled on the road frees its driver; only an admin cancels once
+-- the passengers are on board
+SELECT create_trip('Road cancel', 'A', 43.2, 76.9, 'B', 43.3, 77.0, now() + interval '1 day', 3, 'SHARED',
+                   price_per_seat => 1500, organizer_id => :'org', publish => true) AS road \gset
+SELECT book_seats(:'road', :'p2', 1, '[]', 'CASH_TO_DRIVER') AS rb \gset
+UPDATE trips SET driver_id = :'drv' WHERE id = :'road';
+SELECT transition_trip(:'road', 'IN_PROGRESS', :'drv_user');
+SELECT transition_trip(:'road', 'DRIVER_ARRIVED', :'drv_user');
+SELECT board_passenger(:'rb', issue_boarding_code(:'rb')) AS boarded;
+SELECT transition_trip(:'road', 'PASSENGERS_BOARDED', :'drv_user');
+SELECT pg_temp.try(format('SELECT steppergo.transition_trip(%L, %L, %L)', :'road', 'CANCELLED', :'drv_user'));
+SELECT availability FROM drivers WHERE id = :'drv';
+SELECT transition_trip(:'road', 'CANCELLED', :'admin', 'vehicle breakdown');
+SELECT t.status, t.available_seats, b.status AS booking, d.availability
+  FROM trips t JOIN bookings b ON b.trip_id = t.id JOIN drivers d ON d.id = t.driver_id WHERE t.id = :'road';
+SELECT from_status, to_status, actor_id = :'admin' AS by_admin, reason FROM trip_status_history
+ WHERE trip_id = :'road' AND to_status = 'CANCELLED';
+

@@ -207,7 +207,7 @@ sg_identity_verify_otp(PG_FUNCTION_ARGS)
 										 "WHERE phone = $1 AND NOT verified AND invalidated_at IS NULL "
 										 "AND expires_at > pg_catalog.now() AND attempts >= $2",
 										 2, types),
-							   values, NULL, true, 1);
+							   values, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "reading the code failed: %d", ret);
 		if (SPI_processed > 0)

@@ -180,7 +180,7 @@ $$;
 SELECT pg_temp.run_case(c.relname, format('%I = NULL', a.attname), '23502', c.relname || '.' || a.attname || ' not null')
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
  WHERE c.relnamespace = 'steppergo'::regnamespace AND c.relkind = 'r' AND a.attnotnull AND a.attgenerated = ''
-   AND c.relname NOT IN ('job_definitions', 'api_functions')
+   AND c.relname NOT IN ('job_definitions', 'api_functions', 'api_tables')
    AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p' AND a.attnum = ANY (k.conkey))
  ORDER BY c.relname, a.attnum \g /dev/null
 
@@ -445,7 +445,7 @@ SELECT label, constraint_name, covers FROM tried
 SELECT k.conrelid::regclass AS relation, k.conname AS untried_constraint
   FROM pg_constraint k
  WHERE k.connamespace = 'steppergo'::regnamespace AND k.contype IN ('c', 'u', 'f', 'x')
-   AND k.conrelid::regclass::text NOT IN ('steppergo.job_definitions', 'steppergo.api_functions')
+   AND k.conrelid::regclass::text NOT IN ('steppergo.job_definitions', 'steppergo.api_functions', 'steppergo.api_tables')
    AND k.conname NOT IN (SELECT constraint_name FROM tried WHERE constraint_name IS NOT NULL
                          UNION SELECT covers FROM tried WHERE covers IS NOT NULL AND sqlstate = expected)
 UNION ALL
@@ -460,7 +460,7 @@ ORDER BY 1, 2;
 SELECT c.oid::regclass AS relation, a.attname AS untried_not_null
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
  WHERE c.relnamespace = 'steppergo'::regnamespace AND c.relkind = 'r' AND a.attnotnull AND a.attgenerated = ''
-   AND c.relname NOT IN ('job_definitions', 'api_functions')
+   AND c.relname NOT IN ('job_definitions', 'api_functions', 'api_tables')
    AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p' AND a.attnum = ANY (k.conkey))
    AND (c.relname || '.' || a.attname || ' not null') NOT IN (SELECT covers FROM tried WHERE sqlstate = '23502')
  ORDER BY 1, 2;

@@ -61,7 +61,7 @@ SELECT c.oid::regclass AS not_dumped
   FROM pg_class c JOIN ext_members m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
   CROSS JOIN pg_extension e
  WHERE e.extname = 'steppergo' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   AND c.oid <> ALL (e.extconfig) AND c.relname NOT IN ('job_definitions', 'api_functions')
+   AND c.oid <> ALL (e.extconfig) AND c.relname NOT IN ('job_definitions', 'api_functions', 'api_tables')
  ORDER BY 1;
 
 -- sequences behind user data not registered either
@@ -78,7 +78,7 @@ SELECT c.oid::regclass AS relation, format_type(a.atttypid, a.atttypmod) AS key_
   JOIN ext_members m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (k.conkey)
  WHERE k.contype = 'p' AND a.atttypid <> 'uuid'::regtype
-   AND c.relname NOT IN ('currencies', 'job_definitions', 'api_functions')
+   AND c.relname NOT IN ('currencies', 'job_definitions', 'api_functions', 'api_tables')
  ORDER BY 1;
 
 -- API functions declared in api_functions that do not exist

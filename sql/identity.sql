@@ -13,8 +13,8 @@ SET steppergo.password_opslimit = 1;
 SET steppergo.password_memlimit = '8MB';
 
 -- the API surface
-SELECT signature, audience FROM api_functions
- WHERE signature ~ '^(register_user|login|refresh_session|logout|request_otp|verify_otp)\(' ORDER BY 1;
+SELECT split_part(signature, '(', 1) AS function, audience FROM api_functions
+ WHERE signature ~ '^(register_user|login|refresh_session|logout|request_otp|verify_otp|jwt_sign_hs256)\(' ORDER BY 1;
 
 -- the HS256 signer against RFC 7515 appendix A.1 (its 64-byte key as a JWK
 -- "k", base64url; its signing input with CRLFs in the header and payload)

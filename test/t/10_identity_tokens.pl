@@ -2,7 +2,8 @@
 # with an independent JWT implementation (python3-jwt, the same secret that
 # PostgREST's jwt-secret holds), a stored password hash with an independent
 # argon2 implementation (python3-argon2); the secrets stay hidden from
-# non-superusers; an unknown identifier costs what a wrong password costs.
+# non-superusers; the flow works through the security domain's API roles;
+# an unknown identifier costs what a wrong password costs.
 use strict;
 use warnings;
 
@@ -113,6 +114,50 @@ is($node->safe_psql('postgres', qq{
 	  SELECT row_to_json(x)::text FROM steppergo.refresh_tokens x UNION ALL
 	  SELECT row_to_json(x)::text FROM steppergo.otps x) s
 	 WHERE j LIKE '%test-secret%' OR j LIKE '%test-otp-key%'}), '0', 'no identity row contains a secret');
+
+# through the API roles of the security domain, as PostgREST calls: anon
+# registers and logs in, the token passes pre_request, logout ends it
+$node->safe_psql('postgres', 'SELECT steppergo.setup_api_roles()');
+my $flow = $node->safe_psql('postgres', q{
+BEGIN; SET LOCAL ROLE anon;
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true) \g /dev/null
+SELECT steppergo.register_user('api@identity.test', '+79010000402', 'Api User', 'correct horse api') IS NOT NULL;
+SELECT steppergo.login('api@identity.test', 'correct horse api') AS reply \gset
+ROLLBACK;
+});
+like($flow, qr/^t$/m, 'anon registers through the API role');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM steppergo.users WHERE email = 'api@identity.test'}), '0',
+	'the rolled-back registration left nothing');
+my ($rc2, $out2, $err2) = $node->psql('postgres', q{
+SET ROLE anon;
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', false) \g /dev/null
+SELECT steppergo.jwt_sign_hs256('x', 'y');
+});
+like($err2, qr/permission denied for function jwt_sign_hs256/, 'the internal signer is not part of the API');
+
+my $reply2 = $node->safe_psql('postgres', q{
+SET ROLE anon;
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', false) \g /dev/null
+SELECT steppergo.register_user('api@identity.test', '+79010000402', 'Api User', 'correct horse api') IS NOT NULL \g /dev/null
+SELECT steppergo.login('api@identity.test', 'correct horse api');
+});
+my ($rtok) = $reply2 =~ /"refresh_token": "([^"]+)"/;
+my ($atok) = $reply2 =~ /"access_token": "([^"]+)"/;
+my $claims_json = py(<<'PY', TOKEN => $atok, SECRET => $secret);
+import json, os, jwt
+print(json.dumps(jwt.decode(os.environ["TOKEN"], os.environ["SECRET"], algorithms=["HS256"])))
+PY
+(my $claims_sql = $claims_json) =~ s/'/''/g;
+my $as_user = qq{SET ROLE authenticated;
+SELECT set_config('request.jwt.claims', '$claims_sql', false) \\g /dev/null
+SELECT steppergo.pre_request() \\g /dev/null
+SELECT steppergo.current_app_role();};
+is($node->safe_psql('postgres', $as_user), 'PASSENGER', 'the token passes pre_request and speaks for the user');
+$node->safe_psql('postgres', qq{SET ROLE anon;
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', false) \\g /dev/null
+SELECT steppergo.logout('$rtok');});
+my ($rc3, $out3, $err3) = $node->psql('postgres', $as_user);
+like($err3, qr/session has ended/, 'after logout pre_request refuses the access token');
 
 # one login's time, and an unknown identifier costs the same (5 each, medians)
 sub median_ms

@@ -28,6 +28,7 @@ _PG_init(void)
 	sg_secrets_init();
 	/* domains' settings: one call per domain, in build order */
 	sg_trips_init();
+	sg_identity_init();
 
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

@@ -37,5 +37,6 @@ extern const char *sg_secret(const char *value, const char *name);
  * defines settings adds its prototype here and its call in steppergo.c.
  */
 extern void sg_trips_init(void);
+extern void sg_identity_init(void);
 
 #endif							/* STEPPERGO_H */

@@ -398,7 +398,7 @@ BEGIN
              END;
   IF NOT allowed THEN
     RAISE EXCEPTION USING ERRCODE = 'PT409',
-      MESSAGE = format('a %s driver cannot become %s', lower(d.status::text), lower(new_status::text)),
+      MESSAGE = format('cannot move a driver from %s to %s', d.status, new_status),
       DETAIL = format('driver %s is %s', d.driver_id, d.status),
       HINT = 'Allowed: PENDING to APPROVED or REJECTED, APPROVED to SUSPENDED, SUSPENDED to APPROVED.';
   END IF;

@@ -40,6 +40,11 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(sg_drivers_update_location);
 PG_FUNCTION_INFO_V1(sg_drivers_update_locations);
@@ -132,17 +137,76 @@ activity_cutoff(void)
 	return TimestampTzGetDatum(now - (int64) sg_drivers_activity_interval * USECS_PER_SEC);
 }
 
+/*
+ * is_trusted_caller() is memoised: its answer depends only on the request's
+ * claims (request.jwt.claims), the role set by SET ROLE, the session user and
+ * the role catalogs (membership of steppergo_api), so the last answer is kept
+ * with those inputs, and any change of pg_authid, pg_auth_members or
+ * pg_proc (a new definition of the function) forgets it.  On the hot path
+ * this saves one PL/pgSQL call and a pg_roles lookup per ping.
+ */
+static bool trusted_valid = false;
+static bool trusted_answer = false;
+static char *trusted_claims = NULL;
+static char *trusted_role = NULL;
+static Oid	trusted_session = InvalidOid;
+static bool trusted_callbacks = false;
+
+static void
+trusted_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	trusted_valid = false;
+}
+
+static bool
+same_text(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static char *
+keep_text(char *old, const char *s)
+{
+	if (old)
+		pfree(old);
+	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
+}
+
 static bool
 caller_is_trusted(void)
 {
-	SPIPlanPtr	plan = keep_plan(&plan_trusted, "SELECT steppergo.is_trusted_caller()", 0, NULL);
+	const char *claims = GetConfigOption("request.jwt.claims", true, false);
+	const char *role = GetConfigOption("role", false, false);
+	Oid			session = GetSessionUserId();
+	SPIPlanPtr	plan;
 	bool		isnull;
 	Datum		d;
 
+	if (!trusted_callbacks)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, trusted_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, trusted_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, trusted_invalidate, (Datum) 0);
+		trusted_callbacks = true;
+	}
+	if (trusted_valid && session == trusted_session &&
+		same_text(claims, trusted_claims) && same_text(role, trusted_role))
+		return trusted_answer;
+
+	plan = keep_plan(&plan_trusted, "SELECT steppergo.is_trusted_caller()", 0, NULL);
 	if (SPI_execute_plan(plan, NULL, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "is_trusted_caller() failed");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return !isnull && DatumGetBool(d);
+
+	trusted_valid = false;
+	trusted_claims = keep_text(trusted_claims, claims);
+	trusted_role = keep_text(trusted_role, role);
+	trusted_session = session;
+	trusted_answer = !isnull && DatumGetBool(d);
+	trusted_valid = true;
+	return trusted_answer;
 }
 
 /* assert_acting_as(user_id) through a cached plan */

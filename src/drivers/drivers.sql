@@ -487,9 +487,13 @@ CREATE FUNCTION update_driver_availability(driver_id uuid, availability driver_a
   SET search_path FROM CURRENT
 AS $$
 DECLARE
-  d drivers := driver_for_update(driver_id);
+  d drivers;
   who text := 'driver';
 BEGIN
+  PERFORM require_arg(driver_id, 'driver_id');
+  -- lock order position, then driver: the order of a ping (deadlock-free)
+  PERFORM 1 FROM driver_locations l WHERE l.driver_id = update_driver_availability.driver_id FOR UPDATE;
+  d := driver_for_update(driver_id);
   PERFORM assert_acting_as(d.user_id);
   PERFORM require_arg(availability, 'availability');
   reason := driver_check_text(reason, 'reason', 500);
@@ -623,6 +627,32 @@ SELECT api_expose('update_driver_locations(jsonb)'::regprocedure, 'authenticated
 -- ---------------------------------------------------------------------------
 -- auto-offline (pg_cron)
 -- ---------------------------------------------------------------------------
+CREATE FUNCTION stale_driver_offline(driver_id uuid, cutoff timestamptz, after_s bigint) RETURNS boolean
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  avail driver_availability;
+  last_seen timestamptz;
+BEGIN
+  -- re-read under the row lock: the driver may have accepted a trip (BUSY),
+  -- gone offline or sent a position since the job's snapshot
+  SELECT d.availability, coalesce(l.last_updated, d.last_activity_at, d.updated_at)
+    INTO avail, last_seen
+    FROM drivers d LEFT JOIN driver_locations l ON l.driver_id = d.id
+   WHERE d.id = stale_driver_offline.driver_id
+     FOR UPDATE OF d SKIP LOCKED;
+  IF NOT FOUND OR avail IS DISTINCT FROM 'ONLINE' OR last_seen >= cutoff THEN
+    RETURN false;
+  END IF;
+  PERFORM set_driver_availability(stale_driver_offline.driver_id, 'OFFLINE',
+                                  format('no position for %s s', after_s), 'system');
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION stale_driver_offline(uuid, timestamptz, bigint) IS
+  'Internal (auto-offline): under the driver''s row lock, checks again that the driver is ONLINE and silent since before cutoff, then sets OFFLINE (history triggered_by system). False when the driver changed meanwhile or is locked by another transaction.';
+
 CREATE FUNCTION auto_offline_stale_drivers() RETURNS integer
   LANGUAGE plpgsql SECURITY DEFINER
   SET search_path FROM CURRENT
@@ -635,19 +665,33 @@ DECLARE
   r record;
   n integer := 0;
 BEGIN
+  -- Locks are taken in the order a ping takes them (driver_locations, then
+  -- drivers), so the job never deadlocks with a driver who resumes sending
+  -- positions while it runs; rows locked by others are left for next time.
+  FOR r IN
+    SELECT l.driver_id AS id, true AS has_position
+      FROM driver_locations l JOIN drivers d ON d.id = l.driver_id
+     WHERE d.availability = 'ONLINE' AND l.last_updated < cutoff
+     ORDER BY l.driver_id
+       FOR UPDATE OF l SKIP LOCKED
+  LOOP
+    IF stale_driver_offline(r.id, cutoff, after_s) THEN
+      UPDATE driver_locations l SET is_active = false WHERE l.driver_id = r.id AND l.is_active;
+      n := n + 1;
+    END IF;
+  END LOOP;
+  -- ONLINE without any position: measured from last_activity_at (set when going ONLINE)
   FOR r IN
     SELECT d.id
       FROM drivers d
-      LEFT JOIN driver_locations l ON l.driver_id = d.id
-     WHERE d.availability = 'ONLINE'
-       AND coalesce(l.last_updated, d.last_activity_at, d.updated_at) < cutoff
+     WHERE d.availability = 'ONLINE' AND coalesce(d.last_activity_at, d.updated_at) < cutoff
+       AND NOT EXISTS (SELECT 1 FROM driver_locations l WHERE l.driver_id = d.id)
      ORDER BY d.id
        FOR UPDATE OF d SKIP LOCKED
   LOOP
-    PERFORM set_driver_availability(r.id, 'OFFLINE',
-                                    format('no position for %s s', after_s), 'system');
-    UPDATE driver_locations l SET is_active = false WHERE l.driver_id = r.id AND l.is_active;
-    n := n + 1;
+    IF stale_driver_offline(r.id, cutoff, after_s) THEN
+      n := n + 1;
+    END IF;
   END LOOP;
   RETURN n;
 END

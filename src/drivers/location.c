@@ -12,12 +12,14 @@
  * 0-based index is in errdetail; as the checks that need the database run
  * after or with the writes, the ERROR rolls back whatever the call wrote.
  *
- * The write is one cached plan: an UPDATE of driver_locations by primary key
- * (the common case: the driver has a row) with, in the same statement, a
- * throttled UPDATE of drivers.last_activity_at (only when older than
- * steppergo.driver_activity_interval).  When no row was updated, an INSERT
- * ... ON CONFLICT DO UPDATE creates it, joined to drivers so that an unknown
- * driver writes nothing and is reported as PT404.
+ * A single ping is one cached plan in the common case: an UPDATE of
+ * driver_locations by primary key that also reads (index probe, no write)
+ * whether drivers.last_activity_at is older than
+ * steppergo.driver_activity_interval; only then a second plan writes it.
+ * A batch does the same set-based, in one statement over unnest() of arrays.
+ * When a driver has no row yet, an INSERT ... ON CONFLICT DO UPDATE creates
+ * it, joined to drivers so that an unknown driver writes nothing and is
+ * reported as PT404.
  *
  * Callers: a trusted caller (is_trusted_caller(): psql, backends, jobs)
  * writes any driver's position; an API caller only its own driver's (or any
@@ -69,6 +71,7 @@ static SPIPlanPtr plan_trusted = NULL;
 static SPIPlanPtr plan_owner = NULL;
 static SPIPlanPtr plan_assert = NULL;
 static SPIPlanPtr plan_update_one = NULL;
+static SPIPlanPtr plan_activity_one = NULL;
 static SPIPlanPtr plan_insert_one = NULL;
 static SPIPlanPtr plan_update_many = NULL;
 static SPIPlanPtr plan_insert_many = NULL;
@@ -238,20 +241,22 @@ report_unknown_driver(const pg_uuid_t *id, int index)
  *						  heading float8, speed float8, accuracy float8)
  * ------------------------------------------------------------------------
  */
+/*
+ * The common case in one statement without a second ModifyTable: the
+ * position is updated and the driver's last_activity_at read (index probe);
+ * only when that is older than the interval does a second plan write it.
+ */
 #define UPDATE_ONE_SQL \
-	"WITH loc AS (" \
-	"  UPDATE steppergo.driver_locations" \
-	"     SET latitude = $2, longitude = $3, heading = $4, speed = $5, accuracy = $6," \
-	"         last_updated = now(), is_active = true" \
-	"   WHERE driver_id = $1" \
-	"  RETURNING driver_id)," \
-	" act AS (" \
-	"  UPDATE steppergo.drivers d SET last_activity_at = now()" \
-	"    FROM loc" \
-	"   WHERE d.id = loc.driver_id" \
-	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < $7)" \
-	"  RETURNING d.id)" \
-	" SELECT count(*) FROM loc"
+	"UPDATE steppergo.driver_locations" \
+	"   SET latitude = $2, longitude = $3, heading = $4, speed = $5, accuracy = $6," \
+	"       last_updated = now(), is_active = true" \
+	" WHERE driver_id = $1" \
+	" RETURNING (SELECT d.last_activity_at IS NULL OR d.last_activity_at < $7" \
+	"              FROM steppergo.drivers d WHERE d.id = $1)"
+
+#define ACTIVITY_ONE_SQL \
+	"UPDATE steppergo.drivers SET last_activity_at = now()" \
+	" WHERE id = $1 AND (last_activity_at IS NULL OR last_activity_at < $7)"
 
 #define INSERT_ONE_SQL \
 	"WITH loc AS (" \
@@ -350,8 +355,20 @@ sg_drivers_update_location(PG_FUNCTION_ARGS)
 		assert_acting_as(user_id);
 	}
 
-	if (exec_count(keep_plan(&plan_update_one, UPDATE_ONE_SQL, 7, types), values, nulls) == 0 &&
-		exec_count(keep_plan(&plan_insert_one, INSERT_ONE_SQL, 7, types), values, nulls) == 0)
+	if (SPI_execute_plan(keep_plan(&plan_update_one, UPDATE_ONE_SQL, 7, types),
+						 values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "driver location update failed");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		stale = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull && DatumGetBool(stale) &&
+			SPI_execute_plan(keep_plan(&plan_activity_one, ACTIVITY_ONE_SQL, 7, types),
+							 values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "driver activity update failed");
+	}
+	else if (exec_count(keep_plan(&plan_insert_one, INSERT_ONE_SQL, 7, types), values, nulls) == 0)
 		report_unknown_driver(id, -1);
 
 	SPI_finish();

@@ -274,15 +274,18 @@ SELECT set_config('request.jwt.claims', json_build_object('sub', :'u_admin', 'ap
 SELECT steppergo.update_driver_location(:'d_a', 43.24, 76.89);
 COMMIT;
 SELECT latitude, longitude FROM steppergo.driver_locations WHERE driver_id IN (:'d_a', :'d_b') ORDER BY latitude;
--- drivers.last_activity_at: written when older than steppergo.driver_activity_interval (60 s), else left alone
+-- drivers.last_activity_at: refreshed by a ping when the position row's
+-- activity_synced_at is older than steppergo.driver_activity_interval (60 s), else left alone
 SHOW steppergo.driver_activity_interval;
 -- (one transaction each, so that now() is the ping's time)
 BEGIN;
+UPDATE steppergo.driver_locations SET activity_synced_at = now() - interval '10 minutes' WHERE driver_id = :'d_a';
 UPDATE steppergo.drivers SET last_activity_at = now() - interval '10 minutes' WHERE id = :'d_a';
 SELECT steppergo.update_driver_location(:'d_a', 43.24, 76.89);
 SELECT last_activity_at = now() AS refreshed FROM steppergo.drivers WHERE id = :'d_a';
 COMMIT;
 BEGIN;
+UPDATE steppergo.driver_locations SET activity_synced_at = now() - interval '30 seconds' WHERE driver_id = :'d_a';
 UPDATE steppergo.drivers SET last_activity_at = now() - interval '30 seconds' WHERE id = :'d_a';
 SELECT steppergo.update_driver_location(:'d_a', 43.24, 76.89);
 SELECT steppergo.update_driver_locations(jsonb_build_array(jsonb_build_object('driver_id', :'d_a', 'lat', 43.24, 'lng', 76.89)));
@@ -292,6 +295,7 @@ SELECT steppergo.update_driver_location(:'d_a', 43.24, 76.89);
 SELECT last_activity_at = now() AS every_ping FROM steppergo.drivers WHERE id = :'d_a';
 COMMIT;
 BEGIN;
+UPDATE steppergo.driver_locations SET activity_synced_at = now() - interval '10 minutes' WHERE driver_id = :'d_a';
 UPDATE steppergo.drivers SET last_activity_at = now() - interval '10 minutes' WHERE id = :'d_a';
 SELECT steppergo.update_driver_locations(jsonb_build_array(jsonb_build_object('driver_id', :'d_a', 'lat', 43.24, 'lng', 76.89)));
 SELECT last_activity_at = now() AS batch_refreshed FROM steppergo.drivers WHERE id = :'d_a';

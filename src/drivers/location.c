@@ -13,9 +13,10 @@
  * after or with the writes, the ERROR rolls back whatever the call wrote.
  *
  * A single ping is one cached plan in the common case: an UPDATE of
- * driver_locations by primary key that also reads (index probe, no write)
- * whether drivers.last_activity_at is older than
- * steppergo.driver_activity_interval; only then a second plan writes it.
+ * driver_locations by primary key that also decides, on the same row
+ * (activity_synced_at), whether drivers.last_activity_at is due for a refresh
+ * (at most once per steppergo.driver_activity_interval); only then does a
+ * second plan write the driver row.
  * A batch does the same set-based, in one statement over unnest() of arrays.
  * When a driver has no row yet, an INSERT ... ON CONFLICT DO UPDATE creates
  * it, joined to drivers so that an unknown driver writes nothing and is
@@ -242,38 +243,43 @@ report_unknown_driver(const pg_uuid_t *id, int index)
  * ------------------------------------------------------------------------
  */
 /*
- * The common case in one statement without a second ModifyTable: the
- * position is updated and the driver's last_activity_at read (index probe);
- * only when that is older than the interval does a second plan write it.
+ * The common case is one statement touching one table: the position row
+ * also records when a ping last refreshed drivers.last_activity_at
+ * (activity_synced_at), so the throttle is decided on the row being written
+ * anyway, and only when it fires does a second plan write the driver row.
  */
 #define UPDATE_ONE_SQL \
-	"UPDATE steppergo.driver_locations" \
+	"UPDATE steppergo.driver_locations l" \
 	"   SET latitude = $2, longitude = $3, heading = $4, speed = $5, accuracy = $6," \
-	"       last_updated = now(), is_active = true" \
-	" WHERE driver_id = $1" \
-	" RETURNING (SELECT d.last_activity_at IS NULL OR d.last_activity_at < $7" \
-	"              FROM steppergo.drivers d WHERE d.id = $1)"
+	"       last_updated = now(), is_active = true," \
+	"       activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
+	"                            THEN now() ELSE l.activity_synced_at END" \
+	" WHERE l.driver_id = $1" \
+	" RETURNING l.activity_synced_at = now()"
 
 #define ACTIVITY_ONE_SQL \
 	"UPDATE steppergo.drivers SET last_activity_at = now()" \
-	" WHERE id = $1 AND (last_activity_at IS NULL OR last_activity_at < $7)"
+	" WHERE id = $1 AND (last_activity_at IS NULL OR last_activity_at < now())"
 
 #define INSERT_ONE_SQL \
 	"WITH loc AS (" \
 	"  INSERT INTO steppergo.driver_locations AS l" \
-	"         (driver_id, latitude, longitude, heading, speed, accuracy, last_updated, is_active)" \
-	"  SELECT d.id, $2, $3, $4, $5, $6, now(), true" \
+	"         (driver_id, latitude, longitude, heading, speed, accuracy, last_updated, is_active," \
+	"          activity_synced_at)" \
+	"  SELECT d.id, $2, $3, $4, $5, $6, now(), true, now()" \
 	"    FROM steppergo.drivers d WHERE d.id = $1" \
 	"  ON CONFLICT (driver_id) DO UPDATE" \
 	"     SET latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude," \
 	"         heading = EXCLUDED.heading, speed = EXCLUDED.speed, accuracy = EXCLUDED.accuracy," \
-	"         last_updated = EXCLUDED.last_updated, is_active = true" \
-	"  RETURNING driver_id)," \
+	"         last_updated = EXCLUDED.last_updated, is_active = true," \
+	"         activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
+	"                            THEN now() ELSE l.activity_synced_at END" \
+	"  RETURNING l.driver_id, l.activity_synced_at = now() AS sync)," \
 	" act AS (" \
 	"  UPDATE steppergo.drivers d SET last_activity_at = now()" \
 	"    FROM loc" \
-	"   WHERE d.id = loc.driver_id" \
-	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < $7)" \
+	"   WHERE loc.sync AND d.id = loc.driver_id" \
+	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < now())" \
 	"  RETURNING d.id)" \
 	" SELECT count(*) FROM loc"
 
@@ -537,22 +543,25 @@ ping_cmp(const void *a, const void *b)
 	" loc AS (" \
 	"  UPDATE steppergo.driver_locations l" \
 	"     SET latitude = p.lat, longitude = p.lng, heading = p.heading, speed = p.speed," \
-	"         accuracy = p.accuracy, last_updated = now(), is_active = true" \
+	"         accuracy = p.accuracy, last_updated = now(), is_active = true," \
+	"         activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
+	"                            THEN now() ELSE l.activity_synced_at END" \
 	"    FROM p WHERE l.driver_id = p.driver_id" \
-	"  RETURNING l.driver_id)," \
+	"  RETURNING l.driver_id, l.activity_synced_at = now() AS sync)," \
 	" act AS (" \
 	"  UPDATE steppergo.drivers d SET last_activity_at = now()" \
 	"    FROM loc" \
-	"   WHERE d.id = loc.driver_id" \
-	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < $7)" \
+	"   WHERE loc.sync AND d.id = loc.driver_id" \
+	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < now())" \
 	"  RETURNING d.id)" \
 	" SELECT count(*) FROM loc"
 
 #define INSERT_MANY_SQL \
 	"WITH loc AS (" \
 	"  INSERT INTO steppergo.driver_locations AS l" \
-	"         (driver_id, latitude, longitude, heading, speed, accuracy, last_updated, is_active)" \
-	"  SELECT p.driver_id, p.lat, p.lng, p.heading, p.speed, p.accuracy, now(), true" \
+	"         (driver_id, latitude, longitude, heading, speed, accuracy, last_updated, is_active," \
+	"          activity_synced_at)" \
+	"  SELECT p.driver_id, p.lat, p.lng, p.heading, p.speed, p.accuracy, now(), true, now()" \
 	"    FROM unnest($1::uuid[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])" \
 	"         AS p(driver_id, lat, lng, heading, speed, accuracy)" \
 	"    JOIN steppergo.drivers d ON d.id = p.driver_id" \
@@ -560,13 +569,15 @@ ping_cmp(const void *a, const void *b)
 	"  ON CONFLICT (driver_id) DO UPDATE" \
 	"     SET latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude," \
 	"         heading = EXCLUDED.heading, speed = EXCLUDED.speed, accuracy = EXCLUDED.accuracy," \
-	"         last_updated = EXCLUDED.last_updated, is_active = true" \
-	"  RETURNING driver_id)," \
+	"         last_updated = EXCLUDED.last_updated, is_active = true," \
+	"         activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
+	"                            THEN now() ELSE l.activity_synced_at END" \
+	"  RETURNING l.driver_id, l.activity_synced_at = now() AS sync)," \
 	" act AS (" \
 	"  UPDATE steppergo.drivers d SET last_activity_at = now()" \
 	"    FROM loc" \
-	"   WHERE d.id = loc.driver_id" \
-	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < $7)" \
+	"   WHERE loc.sync AND d.id = loc.driver_id" \
+	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < now())" \
 	"  RETURNING d.id)" \
 	" SELECT count(*) FROM loc"
 

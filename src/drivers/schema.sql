@@ -170,6 +170,7 @@ CREATE TABLE driver_locations (
   last_updated  timestamptz NOT NULL DEFAULT now(),
   is_active     boolean NOT NULL DEFAULT true,
   created_at    timestamptz NOT NULL DEFAULT now(),
+  activity_synced_at timestamptz,
   geog          geography(Point, 4326) GENERATED ALWAYS AS (geography(ST_SetSRID(ST_MakePoint(longitude, latitude), 4326))) STORED
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE driver_locations IS 'The last known position of each driver, one row per driver, written by the driver app several times a minute (fillfactor 50 for HOT updates).';
@@ -181,6 +182,7 @@ COMMENT ON COLUMN driver_locations.speed IS 'Speed in metres per second, not neg
 COMMENT ON COLUMN driver_locations.accuracy IS 'Horizontal accuracy of the fix in metres, as the phone reports it.';
 COMMENT ON COLUMN driver_locations.last_updated IS 'When the position was reported; positions older than a setting are not matched.';
 COMMENT ON COLUMN driver_locations.is_active IS 'False when the driver app stopped sharing its position.';
+COMMENT ON COLUMN driver_locations.activity_synced_at IS 'When a ping last copied its time into drivers.last_activity_at; pings do so at most once per steppergo.driver_activity_interval, decided on this row without reading drivers.';
 COMMENT ON COLUMN driver_locations.created_at IS 'When the driver first reported a position.';
 COMMENT ON COLUMN driver_locations.geog IS 'The position as a PostGIS geography point, derived from latitude and longitude (generated); GiST-indexed for radius and nearest-neighbour search.';
 -- the seed's DriverLocation(latitude, longitude) index, as a spatial index

@@ -2,6 +2,8 @@
 -- follows the rules of the README.  Each query lists offenders; the expected
 -- output is an empty list for each.
 \set VERBOSITY terse
+-- api_functions signatures name types as the extension's scripts saw them
+SET search_path = steppergo, public;
 CREATE TEMP VIEW ext_members AS
 SELECT d.classid, d.objid
   FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
@@ -61,7 +63,7 @@ SELECT c.oid::regclass AS not_dumped
   FROM pg_class c JOIN ext_members m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
   CROSS JOIN pg_extension e
  WHERE e.extname = 'steppergo' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   AND c.oid <> ALL (e.extconfig) AND c.relname NOT IN ('job_definitions', 'api_functions')
+   AND c.oid <> ALL (e.extconfig) AND c.relname NOT IN ('job_definitions', 'api_functions', 'api_tables')
  ORDER BY 1;
 
 -- sequences behind user data not registered either
@@ -78,7 +80,7 @@ SELECT c.oid::regclass AS relation, format_type(a.atttypid, a.atttypmod) AS key_
   JOIN ext_members m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (k.conkey)
  WHERE k.contype = 'p' AND a.atttypid <> 'uuid'::regtype
-   AND c.relname NOT IN ('currencies', 'job_definitions', 'api_functions')
+   AND c.relname NOT IN ('currencies', 'job_definitions', 'api_functions', 'api_tables')
  ORDER BY 1;
 
 -- API functions declared in api_functions that do not exist

@@ -29,6 +29,7 @@ _PG_init(void)
 	/* domains' settings: one call per domain, in build order */
 	sg_trips_init();
 	sg_identity_init();
+	sg_drivers_init();
 
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

@@ -6,7 +6,10 @@ SET search_path = steppergo, public;
 
 -- the settings and their defaults
 SELECT name, boot_val, unit, context FROM pg_settings
- WHERE name LIKE 'steppergo.%' AND name NOT IN ('steppergo.jwt_secret', 'steppergo.otp_key', 'steppergo.audit_key')
+ WHERE name IN ('steppergo.access_token_ttl', 'steppergo.jwt_role', 'steppergo.otp_max_attempts',
+                'steppergo.otp_max_requests', 'steppergo.otp_request_window', 'steppergo.otp_ttl',
+                'steppergo.password_memlimit', 'steppergo.password_min_length', 'steppergo.password_opslimit',
+                'steppergo.refresh_revoke_wait', 'steppergo.refresh_token_ttl')
  ORDER BY name;
 -- cheap hashes for the suite (the interactive default costs ~0.1 s a hash)
 SET steppergo.password_opslimit = 1;

@@ -925,7 +925,10 @@ BEGIN
     lo := uuid_v7_floor(m::timestamp AT TIME ZONE 'UTC');
     hi := uuid_v7_floor((m + interval '1 month')::timestamp AT TIME ZONE 'UTC');
     EXECUTE format('CREATE TABLE steppergo.%I (LIKE steppergo.analytics_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', nm);
-    EXECUTE format('ALTER TABLE steppergo.%I ADD CONSTRAINT %I CHECK (id >= %L AND id < %L)', nm, nm || '_range', lo, hi);
+    EXECUTE format('ALTER TABLE steppergo.%I ADD PRIMARY KEY (id), ADD CONSTRAINT %I CHECK (id >= %L AND id < %L)',
+                   nm, nm || '_range', lo, hi);
+    EXECUTE format('CREATE INDEX %I ON steppergo.%I (created_at)', nm || '_created_idx', nm);
+    EXECUTE format('CREATE INDEX %I ON steppergo.%I (event_name, created_at)', nm || '_name_idx', nm);
     -- events already in the default partition for that month move along
     EXECUTE format('WITH moved AS (DELETE FROM steppergo.analytics_events_default WHERE id >= %L AND id < %L RETURNING *) '
                    'INSERT INTO steppergo.%I SELECT * FROM moved', lo, hi, nm);

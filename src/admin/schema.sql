@@ -110,7 +110,7 @@ CREATE INDEX file_uploads_deleted_idx ON file_uploads (deleted_at) WHERE deleted
 SELECT pg_catalog.pg_extension_config_dump('file_uploads', '');
 
 CREATE TABLE analytics_events (
-  id          uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+  id          uuid NOT NULL DEFAULT uuid_generate_v7(),
   event_name  text NOT NULL CHECK (event_name ~ '^[a-z][a-z0-9_.:-]{0,99}$'),
   user_id     uuid REFERENCES users (id) ON DELETE SET NULL,
   metadata    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
@@ -120,7 +120,7 @@ CREATE TABLE analytics_events (
   created_at  timestamptz NOT NULL DEFAULT now()
 ) PARTITION BY RANGE (id);
 COMMENT ON TABLE analytics_events IS 'Product analytics events (screens, searches, funnel steps) from the apps. Partitioned by month on the UUIDv7 id (which embeds the time of recording): maintain_analytics_partitions() creates partitions ahead and drops those past the retention; rows outside every monthly partition land in analytics_events_default.';
-COMMENT ON COLUMN analytics_events.id IS 'Event key (UUIDv7).';
+COMMENT ON COLUMN analytics_events.id IS 'Event key (UUIDv7), the partition key; each partition has PRIMARY KEY (id) and the partitions'' id ranges are disjoint, so it is unique over the table.';
 COMMENT ON COLUMN analytics_events.event_name IS 'Event name, lower case (app_open, trip_search, booking_paid, ...).';
 COMMENT ON COLUMN analytics_events.user_id IS 'The user, when known.';
 COMMENT ON COLUMN analytics_events.metadata IS 'Event properties, a JSON object.';
@@ -128,9 +128,14 @@ COMMENT ON COLUMN analytics_events.session_id IS 'The app''s session id.';
 COMMENT ON COLUMN analytics_events.ip_address IS 'Client IP address.';
 COMMENT ON COLUMN analytics_events.user_agent IS 'Client user agent.';
 COMMENT ON COLUMN analytics_events.created_at IS 'When the event happened.';
-CREATE INDEX analytics_events_created_idx ON analytics_events (created_at);
-CREATE INDEX analytics_events_name_idx ON analytics_events (event_name, created_at);
-CREATE TABLE analytics_events_default PARTITION OF analytics_events DEFAULT;
+-- Keys and indexes are per partition, not on the parent: an index on the
+-- parent would be re-created on every partition that pg_restore attaches,
+-- before the dump's own index definitions, and the restore would fail.  The
+-- partitions' ranges of id are disjoint, so PRIMARY KEY (id) on each of them
+-- makes id unique over the whole table.
+CREATE TABLE analytics_events_default PARTITION OF analytics_events (PRIMARY KEY (id)) DEFAULT;
+CREATE INDEX analytics_events_default_created_idx ON analytics_events_default (created_at);
+CREATE INDEX analytics_events_default_name_idx ON analytics_events_default (event_name, created_at);
 COMMENT ON TABLE analytics_events_default IS 'Default partition of analytics_events: events whose id falls in no monthly partition (before the partition job first ran, or backfilled with old ids). maintain_analytics_partitions() moves its rows into a monthly partition when it creates one.';
 -- The parent holds no rows itself; the default partition is part of the
 -- extension and dumped with its rows.  Monthly partitions are created at run
@@ -188,7 +193,7 @@ CREATE TABLE notifications (
   claimed_by       text CHECK (length(claimed_by) <= 200),
   claimed_at       timestamptz,
   fallback_channels delivery_channel[] NOT NULL DEFAULT '{}',
-  fallback_of      uuid REFERENCES notifications (id) ON DELETE SET NULL,
+  fallback_of      uuid,
   provider_message_id text CHECK (length(provider_message_id) <= 255),
   CONSTRAINT notifications_claimed CHECK (status <> 'SENDING' OR (claimed_by IS NOT NULL AND claimed_at IS NOT NULL))
 );
@@ -214,7 +219,7 @@ COMMENT ON COLUMN notifications.last_error IS 'What the channel said about the l
 COMMENT ON COLUMN notifications.claimed_by IS 'The sender that claimed it (SENDING) or last claimed it.';
 COMMENT ON COLUMN notifications.claimed_at IS 'When it was last claimed.';
 COMMENT ON COLUMN notifications.fallback_channels IS 'Channels to try next, in order, when this one fails for good (WHATSAPP, SMS, EMAIL for credentials; SMS after PUSH for time-critical types).';
-COMMENT ON COLUMN notifications.fallback_of IS 'The failed notification this one falls back from.';
+COMMENT ON COLUMN notifications.fallback_of IS 'The failed notification this one falls back from (no foreign key, so that pg_restore may load the rows in any order).';
 COMMENT ON COLUMN notifications.provider_message_id IS 'The channel provider''s message id reported with SENT.';
 CREATE INDEX notifications_user_idx ON notifications (user_id, created_at);
 CREATE INDEX notifications_queue_idx ON notifications (priority DESC, next_attempt_at) WHERE status = 'PENDING';

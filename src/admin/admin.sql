@@ -155,7 +155,8 @@ BEGIN
   -- time-critical types go to the app first, whatever channel the writer chose;
   -- the chosen channel (and the usual ones) become the fallback
   IF is_push_first_type(NEW.type) THEN
-    IF NEW.channel <> 'PUSH' AND NEW.user_id IS NOT NULL THEN
+    -- (a fallback row is past PUSH already)
+    IF NEW.channel <> 'PUSH' AND NEW.user_id IS NOT NULL AND NEW.fallback_of IS NULL THEN
       NEW.fallback_channels := ARRAY[NEW.channel] || array_remove(NEW.fallback_channels, NEW.channel);
       NEW.channel := 'PUSH';
       NEW.recipient := 'user:' || NEW.user_id;
@@ -164,7 +165,9 @@ BEGIN
       NEW.priority := 10;
     END IF;
     -- a few seconds matter: no long backoff on PUSH, fall back at once
-    NEW.max_attempts := coalesce(NEW.max_attempts, 1);
+    IF NEW.channel = 'PUSH' THEN
+      NEW.max_attempts := coalesce(NEW.max_attempts, 1);
+    END IF;
   END IF;
   NEW.fallback_channels := array_remove(NEW.fallback_channels, NEW.channel);
   RETURN NEW;
@@ -208,7 +211,7 @@ DECLARE
   chain delivery_channel[];
   first_ch delivery_channel;
   rcpt text := recipient;
-  c delivery_channel;
+  i integer;
   new_id uuid;
 BEGIN
   PERFORM require_arg(type, 'type');
@@ -233,15 +236,14 @@ BEGIN
     chain := ARRAY['PUSH']::delivery_channel[] || array_remove(chain, 'PUSH');
   END IF;
   -- drop the channels the user has no address on (the first one may have an explicit recipient)
-  FOREACH c IN ARRAY chain LOOP
-    IF first_ch IS NULL THEN
-      IF rcpt IS NULL THEN
-        rcpt := notification_recipient(user_id, c);
-      END IF;
-      IF rcpt IS NOT NULL THEN
-        first_ch := c;
-        chain := array_remove(chain, c);
-      END IF;
+  FOR i IN 1 .. coalesce(cardinality(chain), 0) LOOP
+    IF rcpt IS NULL THEN
+      rcpt := notification_recipient(user_id, chain[i]);
+    END IF;
+    IF rcpt IS NOT NULL THEN
+      first_ch := chain[i];
+      chain := chain[i + 1:];
+      EXIT;
     END IF;
   END LOOP;
   IF first_ch IS NULL THEN
@@ -719,15 +721,18 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('unknown upload purpose %s', purpose);
   END IF;
-  IF size_bytes < 0 OR size_bytes > pol.max_bytes THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('a %s file may have at most %s bytes', purpose, pol.max_bytes),
+  IF size_bytes < 0 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'size_bytes must not be negative';
+  END IF;
+  IF size_bytes > pol.max_bytes THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('%s files may have at most %s bytes', purpose, pol.max_bytes),
       DETAIL = format('the file has %s bytes', size_bytes);
   END IF;
   IF mt !~ '^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$' THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'mime_type is not a MIME type';
   END IF;
   IF pol.mime_types IS NOT NULL AND NOT mt = ANY (pol.mime_types) THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('a %s file cannot be %s', purpose, mt),
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('%s files cannot be %s', purpose, mt),
       HINT = format('accepted: %s', array_to_string(pol.mime_types, ', '));
   END IF;
   IF length(original_name) NOT BETWEEN 1 AND 255 OR original_name ~ '[/\\[:cntrl:]]' THEN

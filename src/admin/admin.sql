@@ -274,19 +274,20 @@ BEGIN
   IF batch IS NULL OR batch NOT BETWEEN 1 AND 1000 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'batch must be between 1 and 1000';
   END IF;
+  -- "= ANY (ARRAY(...))" keeps the cached generic plan a primary-key probe
+  -- per claimed row whatever the batch size (a join on a CTE would be planned
+  -- for an unknown LIMIT and could scan the whole table)
   RETURN QUERY
-    WITH c AS (
-      SELECT q.id FROM notifications q
-       WHERE q.status = 'PENDING' AND q.next_attempt_at <= now()
-         AND (channels IS NULL OR q.channel = ANY (channels))
-         AND (q.expires_at IS NULL OR q.expires_at > now())
-       ORDER BY q.priority DESC, q.next_attempt_at
-       LIMIT batch
-       FOR UPDATE SKIP LOCKED)
     UPDATE notifications n
        SET status = 'SENDING', claimed_by = sender, claimed_at = now(), attempts = n.attempts + 1
-      FROM c
-     WHERE n.id = c.id
+     WHERE n.id = ANY (ARRAY(
+             SELECT q.id FROM notifications q
+              WHERE q.status = 'PENDING' AND q.next_attempt_at <= now()
+                AND (channels IS NULL OR q.channel = ANY (channels))
+                AND (q.expires_at IS NULL OR q.expires_at > now())
+              ORDER BY q.priority DESC, q.next_attempt_at
+              LIMIT batch
+              FOR UPDATE SKIP LOCKED))
     RETURNING n.id, n.user_id, n.type, n.channel, n.recipient, n.subject, n.body, n.payload, n.attempts, n.expires_at;
 END
 $$;
@@ -854,47 +855,9 @@ INSERT INTO job_definitions (name, schedule, command, description) VALUES
 CREATE FUNCTION record_event(event_name text, metadata jsonb DEFAULT '{}', session_id text DEFAULT NULL,
                              user_id uuid DEFAULT NULL, ip_address inet DEFAULT NULL, user_agent text DEFAULT NULL)
   RETURNS void
-  LANGUAGE plpgsql SECURITY DEFINER
-  SET search_path FROM CURRENT
-AS $$
-DECLARE
-  uid uuid := record_event.user_id;
-  ip inet := record_event.ip_address;
-  ua text := record_event.user_agent;
-BEGIN
-  IF event_name IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'event_name must not be null';
-  END IF;
-  IF event_name !~ '^[a-z][a-z0-9_.:-]{0,99}$' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'event_name must be lower case (a-z, 0-9, _ . : -), at most 100 characters';
-  END IF;
-  IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'metadata must be a JSON object';
-  END IF;
-  IF length(session_id) > 200 THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'session_id is longer than 200 characters';
-  END IF;
-  -- the cheap path (a trusted backend without a request) reads two settings only
-  IF coalesce(pg_catalog.current_setting('request.jwt.claims', true), '') NOT IN ('', '{}') THEN
-    IF uid IS NULL THEN
-      uid := current_user_id();
-    ELSIF uid IS DISTINCT FROM current_user_id() AND current_app_role() IS DISTINCT FROM 'ADMIN' THEN
-      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'events can only be recorded for the caller';
-    END IF;
-  ELSIF uid IS NOT NULL AND NOT is_trusted_caller() THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'an anonymous caller cannot record events for a user';
-  END IF;
-  IF coalesce(pg_catalog.current_setting('request.headers', true), '') <> '' THEN
-    ip := coalesce(ip, request_ip());
-    ua := coalesce(ua, request_header('user-agent'));
-  END IF;
-  IF uid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = uid) THEN
-    RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'user not found';
-  END IF;
-  INSERT INTO analytics_events (event_name, user_id, metadata, session_id, ip_address, user_agent)
-  VALUES (event_name, uid, coalesce(metadata, '{}'), session_id, ip, left(ua, 1024));
-END
-$$;
+  AS 'MODULE_PATHNAME', 'sg_admin_record_event'
+  LANGUAGE C VOLATILE SECURITY DEFINER;
+-- (C, every name in its SQL schema-qualified: no pinned search_path needed)
 COMMENT ON FUNCTION record_event(text, jsonb, text, uuid, inet, text) IS
   'Records one analytics event (anyone, also without a token): name (lower case), JSON metadata, session; the user is the caller''s (only trusted callers and ADMINs may name another); IP and user agent default to the request''s. Built for volume: one INSERT into the current monthly partition.';
 SELECT api_expose('record_event(text,jsonb,text,uuid,inet,text)'::regprocedure, 'anon');

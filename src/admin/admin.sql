@@ -588,18 +588,7 @@ BEGIN
   PERFORM enqueue_notification(d.user_id, 'DOCUMENT_REJECTED',
                                format('Your %s was rejected: %s', lower(d.document_type), reason),
                                'Document rejected', jsonb_build_object('document_id', d.id));
-EXCEPTION WHEN SQLSTATE '22023' THEN
-  -- a user without any address gets no message; everything else stands
-  IF SQLERRM = 'the user cannot be reached on any of the channels' THEN
-    UPDATE document_verifications v
-       SET status = 'REJECTED', verified_at = now(), verified_by = current_user_id(), rejection_reason = reason
-     WHERE v.id = d.id;
-    PERFORM log_admin_action('DOCUMENT_REJECTED', 'document_verification', d.id::text,
-      jsonb_build_object('before', jsonb_build_object('status', d.status),
-                         'after', jsonb_build_object('status', 'REJECTED', 'rejection_reason', reason)));
-  ELSE
-    RAISE;
-  END IF;
+  -- (every user has a phone or an e-mail: users_email_or_phone)
 END
 $$;
 COMMENT ON FUNCTION reject_document(uuid, text) IS

@@ -186,7 +186,7 @@ AS $$
 DECLARE
   ch text;
 BEGIN
-  FOR ch IN SELECT DISTINCT n.channel::text FROM new_rows n WHERE n.status = 'PENDING' LOOP
+  FOR ch IN SELECT DISTINCT n.channel::text FROM new_rows n WHERE n.status = 'PENDING' ORDER BY 1 LOOP
     PERFORM pg_catalog.pg_notify('steppergo_notifications', ch);
   END LOOP;
   RETURN NULL;

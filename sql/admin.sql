@@ -11,6 +11,7 @@ DO $$ BEGIN
 END $$;
 GRANT USAGE ON SCHEMA steppergo TO admin_test_api;
 GRANT ALL ON steppergo.admin_actions TO admin_test_api;
+-- (with row-level security on, such a role sees no rows: the refusal does not depend on rows)
 
 -- runs a statement and reports ok or the SQLSTATE with the message
 CREATE FUNCTION admin_t_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
@@ -328,7 +329,7 @@ SELECT name, schedule FROM steppergo.job_definitions
  WHERE name IN ('steppergo_notification_sweep', 'steppergo_expire_documents', 'steppergo_purge_deleted_files',
                 'steppergo_analytics_partitions', 'steppergo_refresh_daily_metrics', 'steppergo_purge_webhook_logs')
  ORDER BY name;
-SELECT signature, audience FROM steppergo.api_functions
+SELECT split_part(signature, '(', 1) AS function, audience FROM steppergo.api_functions
  WHERE signature ~ '^(record_event|claim_notifications|report_notification|verify_audit_chain|upload_document|verify_document|reject_document)\('
  ORDER BY signature;
 -- the chain is still whole after all of the above

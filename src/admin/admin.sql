@@ -35,14 +35,13 @@ END
 $$;
 COMMENT ON FUNCTION admin_actions_refuse_change() IS
   'Trigger function: refuses UPDATE, DELETE and TRUNCATE on admin_actions (42501), whoever the caller.';
-CREATE TRIGGER admin_actions_append_only BEFORE UPDATE OR DELETE ON admin_actions
-  FOR EACH ROW EXECUTE FUNCTION admin_actions_refuse_change();
-COMMENT ON TRIGGER admin_actions_append_only ON admin_actions IS
-  'The audit trail is append-only: no row is ever changed or deleted.';
-CREATE TRIGGER admin_actions_no_truncate BEFORE TRUNCATE ON admin_actions
+-- Statement-level, so that every UPDATE, DELETE or TRUNCATE is refused, also
+-- one whose rows row-level security hides from the caller (it would change
+-- nothing, and still says the table is append-only).
+CREATE TRIGGER admin_actions_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON admin_actions
   FOR EACH STATEMENT EXECUTE FUNCTION admin_actions_refuse_change();
-COMMENT ON TRIGGER admin_actions_no_truncate ON admin_actions IS
-  'The audit trail cannot be truncated.';
+COMMENT ON TRIGGER admin_actions_append_only ON admin_actions IS
+  'The audit trail is append-only: no UPDATE, DELETE or TRUNCATE, whoever the caller (42501). A superuser archiving disables it for the deletion (README).';
 
 CREATE FUNCTION verify_audit_chain(anchor bytea DEFAULT NULL)
   RETURNS TABLE (valid boolean, rows_checked bigint, first_seq bigint, last_seq bigint, last_hash bytea,

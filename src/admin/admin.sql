@@ -844,8 +844,8 @@ CREATE FUNCTION record_event(event_name text, metadata jsonb DEFAULT '{}', sessi
                              user_id uuid DEFAULT NULL, ip_address inet DEFAULT NULL, user_agent text DEFAULT NULL)
   RETURNS void
   AS 'MODULE_PATHNAME', 'sg_admin_record_event'
-  LANGUAGE C VOLATILE SECURITY DEFINER;
--- (C, every name in its SQL schema-qualified: no pinned search_path needed)
+  LANGUAGE C VOLATILE SECURITY DEFINER
+  SET search_path FROM CURRENT;
 COMMENT ON FUNCTION record_event(text, jsonb, text, uuid, inet, text) IS
   'Records one analytics event (anyone, also without a token): name (lower case), JSON metadata, session; the user is the caller''s (only trusted callers and ADMINs may name another); IP and user agent default to the request''s. Built for volume: one INSERT into the current monthly partition.';
 SELECT api_expose('record_event(text,jsonb,text,uuid,inet,text)'::regprocedure, 'anon');
@@ -989,6 +989,13 @@ CREATE VIEW webhook_log_problems AS
    WHERE NOT w.processed;
 COMMENT ON VIEW webhook_log_problems IS
   'Webhook events not applied yet: FAILED (with the last processing error) or UNPROCESSED, with their age; for DBAs and monitoring.';
+COMMENT ON COLUMN webhook_log_problems.id IS 'The webhook_logs row.';
+COMMENT ON COLUMN webhook_log_problems.source IS 'Who sent the event (stripe, ...).';
+COMMENT ON COLUMN webhook_log_problems.event_type IS 'Event type as the sender named it.';
+COMMENT ON COLUMN webhook_log_problems.event_id IS 'The sender''s event id.';
+COMMENT ON COLUMN webhook_log_problems.attempts IS 'How many times applying it was tried.';
+COMMENT ON COLUMN webhook_log_problems.processing_error IS 'Why it could not be applied the last time, if it failed.';
+COMMENT ON COLUMN webhook_log_problems.created_at IS 'When the event arrived.';
 COMMENT ON COLUMN webhook_log_problems.state IS 'FAILED when applying it raised an error, else UNPROCESSED.';
 COMMENT ON COLUMN webhook_log_problems.age IS 'How long ago the event arrived.';
 

@@ -10,8 +10,8 @@
  * SQL helpers who the caller is and what the client's address is.
  *
  * The function is SECURITY DEFINER (API roles cannot insert into the table
- * themselves); every name in its SQL is schema-qualified, so it needs no
- * pinned search_path.
+ * themselves), with its search_path pinned like every other; every name in
+ * its SQL is schema-qualified besides.
  *
  *-------------------------------------------------------------------------
  */

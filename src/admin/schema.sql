@@ -141,6 +141,7 @@ COMMENT ON TABLE analytics_events_default IS 'Default partition of analytics_eve
 -- extension and dumped with its rows.  Monthly partitions are created at run
 -- time by maintain_analytics_partitions(): they are not extension members, so
 -- pg_dump dumps them, rows included, like any table.
+SELECT pg_catalog.pg_extension_config_dump('analytics_events', '');   -- (pg_dump takes the rows from the partitions)
 SELECT pg_catalog.pg_extension_config_dump('analytics_events_default', '');
 
 CREATE TABLE webhook_logs (

@@ -199,6 +199,22 @@ COMMIT;
 SELECT e.event_name, e.user_id = :'pax_id' AS is_pax, e.ip_address, e.user_agent,
        e.tableoid::regclass::text ~ '^steppergo\.analytics_events_p\d{6}$' AS in_monthly_partition
   FROM steppergo.analytics_events e WHERE e.session_id = 'admin-test-session' ORDER BY e.id;
+-- uuid_v7_floor: the 48 time bits of the millisecond, the rest zero
+SELECT steppergo.uuid_v7_floor('2026-03-01 00:00:00.1234+00') AS floor_uuid,
+       ('x' || substr(replace(steppergo.uuid_v7_floor('2026-03-01 00:00:00.1234+00')::text, '-', ''), 1, 12))::bit(48)::bigint
+         = floor(extract(epoch FROM timestamptz '2026-03-01 00:00:00.1234+00') * 1000)::bigint AS time_bits,
+       steppergo.uuid_v7_floor(now()) <= steppergo.uuid_generate_v7() AS below_now;
+-- an event recorded with an id months ahead waits in the default partition
+-- and moves into its month's partition when the job creates it
+BEGIN;
+INSERT INTO steppergo.analytics_events (id, event_name, session_id)
+VALUES (steppergo.uuid_v7_floor(date_trunc('month', now()) + interval '5 months 3 days'), 'future_event', 'admin-test-future');
+SELECT tableoid::regclass AS waits_in FROM steppergo.analytics_events WHERE session_id = 'admin-test-future';
+SET LOCAL steppergo.analytics_partitions_ahead = 6;
+SELECT count(*) AS created FROM steppergo.maintain_analytics_partitions() WHERE action = 'created';
+SELECT tableoid::regclass::text = 'steppergo.analytics_events_p' || to_char(date_trunc('month', now()) + interval '5 months', 'YYYYMM') AS moved_to_its_month
+  FROM steppergo.analytics_events WHERE session_id = 'admin-test-future';
+ROLLBACK;
 -- rows in the default partition move when their month's partition is created;
 -- partitions past the retention are dropped
 INSERT INTO steppergo.analytics_events (id, event_name, session_id)

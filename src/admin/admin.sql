@@ -856,7 +856,7 @@ CREATE FUNCTION uuid_v7_floor(ts timestamptz) RETURNS uuid
   RETURN (SELECT (substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-0000-0000-000000000000')::uuid
             FROM (SELECT lpad(to_hex(floor(extract(epoch FROM ts) * 1000)::bigint), 12, '0') AS h) x);
 COMMENT ON FUNCTION uuid_v7_floor(timestamptz) IS
-  'The smallest UUIDv7 of the given instant''s millisecond (time bits set, the rest zero): a range bound for the UUIDv7-keyed partitions.';
+  'A lower bound of the UUIDv7s generated in the given instant''s millisecond (its 48 time bits, every other bit zero): the range bound of the UUIDv7-keyed partitions.';
 
 CREATE FUNCTION maintain_analytics_partitions()
   RETURNS TABLE (action text, partition_name text)

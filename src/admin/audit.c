@@ -148,9 +148,9 @@ make_bytea(const unsigned char *data, int len)
 
 /*
  * BEFORE INSERT FOR EACH ROW trigger on admin_actions: assigns seq,
- * prev_hash and row_hash.  A superuser inserting rows that already carry
- * their chain fields (pg_restore, reloading an archive) keeps them as given;
- * verify_audit_chain() checks them like any other.
+ * prev_hash and row_hash.  Rows that already carry their chain fields,
+ * inserted in a superuser's session (pg_restore, reloading an archive), are
+ * kept as given; verify_audit_chain() checks them like any other.
  */
 Datum
 sg_admin_audit_chain(PG_FUNCTION_ARGS)
@@ -187,7 +187,13 @@ sg_admin_audit_chain(PG_FUNCTION_ARGS)
 	nulls = (bool *) palloc(tupdesc->natts * sizeof(bool));
 	heap_deform_tuple(tuple, tupdesc, values, nulls);
 
-	if (!nulls[att_seq] && !nulls[att_prev] && !nulls[att_hash] && superuser())
+	/*
+	 * The session's user, not the current one: inside the extension's
+	 * SECURITY DEFINER functions the current user is a superuser for every
+	 * caller.
+	 */
+	if (!nulls[att_seq] && !nulls[att_prev] && !nulls[att_hash] &&
+		superuser_arg(GetSessionUserId()))
 		return PointerGetDatum(tuple);
 
 	/* fail before taking the lock when the key is missing */

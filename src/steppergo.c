@@ -30,6 +30,7 @@ _PG_init(void)
 	sg_trips_init();
 	sg_identity_init();
 	sg_drivers_init();
+	sg_admin_init();
 
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

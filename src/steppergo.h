@@ -39,5 +39,6 @@ extern const char *sg_secret(const char *value, const char *name);
 extern void sg_trips_init(void);
 extern void sg_identity_init(void);
 extern void sg_drivers_init(void);
+extern void sg_admin_init(void);
 
 #endif							/* STEPPERGO_H */

@@ -443,11 +443,13 @@ COMMENT ON FUNCTION offer_trip(uuid, uuid) IS
 SELECT api_expose('offer_trip(uuid, uuid)'::regprocedure, 'authenticated');
 
 -- Lock the trip and check that it is offered to this driver right now.
-CREATE FUNCTION dispatch_lock_offer(trip_id uuid, driver_id uuid, enforce_deadline boolean,
-                                    OUT t trips, OUT drv drivers)
+CREATE FUNCTION dispatch_lock_offer(trip_id uuid, driver_id uuid, enforce_deadline boolean) RETURNS trips
   LANGUAGE plpgsql
   SET search_path FROM CURRENT
 AS $$
+DECLARE
+  t trips;
+  drv drivers;
 BEGIN
   PERFORM require_arg(dispatch_lock_offer.trip_id, 'trip_id');
   PERFORM require_arg(dispatch_lock_offer.driver_id, 'driver_id');
@@ -472,10 +474,11 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'the offer has expired',
       DETAIL = format('the acceptance deadline was %s', t.acceptance_deadline);
   END IF;
+  RETURN t;
 END
 $$;
 COMMENT ON FUNCTION dispatch_lock_offer(uuid, uuid, boolean) IS
-  'Internal: checks arguments and caller (the driver''s user, an ADMIN or trusted: 42501 otherwise), locks the trip and raises PT409 unless it is offered to this driver now (and, when asked, before its deadline).';
+  'Internal: checks arguments and caller (the driver''s user, an ADMIN or trusted: 42501 otherwise), locks the trip and raises PT409 unless it is offered to this driver now (and, when asked, before its deadline). Returns the locked trip.';
 
 -- Log a driver's answer: trip_acceptance_logs row, visibility response, rate.
 CREATE FUNCTION dispatch_log_answer(t trips, driver_id uuid, action trip_acceptance_action) RETURNS void
@@ -515,7 +518,8 @@ DECLARE
   drv drivers;
   back trip_status;
 BEGIN
-  SELECT * INTO t, drv FROM dispatch_lock_offer(accept_trip.trip_id, accept_trip.driver_id, true);
+  t := dispatch_lock_offer(accept_trip.trip_id, accept_trip.driver_id, true);
+  SELECT * INTO drv FROM drivers d WHERE d.id = accept_trip.driver_id;
   back := CASE WHEN t.available_seats = 0 THEN 'FULL' ELSE 'PUBLISHED' END;
   UPDATE trips
      SET driver_id = drv.id, status = back, offered_to_driver_id = NULL, acceptance_deadline = NULL,
@@ -543,7 +547,8 @@ DECLARE
   t trips;
   drv drivers;
 BEGIN
-  SELECT * INTO t, drv FROM dispatch_lock_offer(decline_trip.trip_id, decline_trip.driver_id, false);
+  t := dispatch_lock_offer(decline_trip.trip_id, decline_trip.driver_id, false);
+  SELECT * INTO drv FROM drivers d WHERE d.id = decline_trip.driver_id;
   PERFORM dispatch_log_answer(t, drv.id, 'DECLINED');
   IF dispatch_offer_next(t.id, drv.user_id) IS NULL THEN
     PERFORM dispatch_release(t.id, drv.user_id, 'declined by driver ' || drv.driver_id || '; no other driver eligible');

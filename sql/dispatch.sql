@@ -99,7 +99,7 @@ SELECT d.id, ((current_date - 30) + time '12:00') AT TIME ZONE 'Asia/Almaty',
 UNION ALL
 SELECT d.id, ((current_date - 30) + time '09:00') AT TIME ZONE 'Asia/Almaty',
        ((current_date - 30) + time '11:00') AT TIME ZONE 'Asia/Almaty', 'BREAK', true,
-       jsonb_build_object('freq', 'DAILY', 'until', (current_date - 1)::text)
+       jsonb_build_object('freq', 'DAILY', 'until', to_char(current_date - 1, 'YYYY-MM-DD'))
   FROM drivers d WHERE dispatch_test.label(d.id) = 'd10';
 SELECT dispatch_test.mk_driver(11, (dispatch_test.at(1100)).lat, 62.456);
 INSERT INTO trip_acceptance_logs (trip_id, driver_id, action)

@@ -67,29 +67,29 @@ INSERT INTO dispatch_test.trip SELECT 'rules', id FROM trips WHERE title = 'Rule
 CREATE VIEW dispatch_test.t AS SELECT * FROM trips WHERE id = (SELECT id FROM dispatch_test.trip WHERE name = 'rules');
 
 -- One driver per rule, at increasing distances from the pickup point.
-SELECT dispatch_test.mk_driver(1, (dispatch_test.at(100)).lat, 62.456);             -- eligible
-SELECT dispatch_test.mk_driver(2, (dispatch_test.at(200)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(1, (dispatch_test.at(100)).lat, 62.456);             -- eligible
+SELECT FROM dispatch_test.mk_driver(2, (dispatch_test.at(200)).lat, 62.456);
 UPDATE drivers SET status = 'PENDING' WHERE dispatch_test.label(id) = 'd2';
-SELECT dispatch_test.mk_driver(3, (dispatch_test.at(300)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(3, (dispatch_test.at(300)).lat, 62.456);
 UPDATE drivers SET availability = 'OFFLINE' WHERE dispatch_test.label(id) = 'd3';
-SELECT dispatch_test.mk_driver(4, (dispatch_test.at(400)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(4, (dispatch_test.at(400)).lat, 62.456);
 UPDATE driver_locations SET last_updated = now() - interval '2 minutes' WHERE dispatch_test.label(driver_id) = 'd4';
-SELECT dispatch_test.mk_driver(5, (dispatch_test.at(500)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(5, (dispatch_test.at(500)).lat, 62.456);
 UPDATE drivers SET accepts_private_trips = false WHERE dispatch_test.label(id) = 'd5';
-SELECT dispatch_test.mk_driver(6, (dispatch_test.at(600)).lat, 62.456, NULL);       -- no vehicle
-SELECT dispatch_test.mk_driver(7, (dispatch_test.at(700)).lat, 62.456, 2);          -- 2 seats < 3
-SELECT dispatch_test.mk_driver(8, (dispatch_test.at(800)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(6, (dispatch_test.at(600)).lat, 62.456, NULL);       -- no vehicle
+SELECT FROM dispatch_test.mk_driver(7, (dispatch_test.at(700)).lat, 62.456, 2);          -- 2 seats < 3
+SELECT FROM dispatch_test.mk_driver(8, (dispatch_test.at(800)).lat, 62.456);
 INSERT INTO driver_availability_schedules (driver_id, start_time, end_time, schedule_type)
 SELECT d.id, t.departure_time - interval '1 hour', t.departure_time + interval '1 hour', 'BREAK'
   FROM drivers d, dispatch_test.t t WHERE dispatch_test.label(d.id) = 'd8';
-SELECT dispatch_test.mk_driver(9, (dispatch_test.at(900)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(9, (dispatch_test.at(900)).lat, 62.456);
 -- weekly on the departure's weekday, 09:30-10:30 local, since last month
 INSERT INTO driver_availability_schedules (driver_id, start_time, end_time, schedule_type, is_recurring, recurring_pattern)
 SELECT d.id, ((current_date - 30) + time '09:30') AT TIME ZONE 'Asia/Almaty',
        ((current_date - 30) + time '10:30') AT TIME ZONE 'Asia/Almaty', 'UNAVAILABLE', true,
        jsonb_build_object('freq', 'WEEKLY', 'days', jsonb_build_array(to_char(current_date + 2, 'DY')))
   FROM drivers d WHERE dispatch_test.label(d.id) = 'd9';
-SELECT dispatch_test.mk_driver(10, (dispatch_test.at(1000)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(10, (dispatch_test.at(1000)).lat, 62.456);
 -- daily 12:00-13:00 local: does not cover a 10:00 departure; a daily 09:00-11:00
 -- pattern that ended yesterday does not either
 INSERT INTO driver_availability_schedules (driver_id, start_time, end_time, schedule_type, is_recurring, recurring_pattern)
@@ -101,11 +101,11 @@ SELECT d.id, ((current_date - 30) + time '09:00') AT TIME ZONE 'Asia/Almaty',
        ((current_date - 30) + time '11:00') AT TIME ZONE 'Asia/Almaty', 'BREAK', true,
        jsonb_build_object('freq', 'DAILY', 'until', to_char(current_date - 1, 'YYYY-MM-DD'))
   FROM drivers d WHERE dispatch_test.label(d.id) = 'd10';
-SELECT dispatch_test.mk_driver(11, (dispatch_test.at(1100)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(11, (dispatch_test.at(1100)).lat, 62.456);
 INSERT INTO trip_acceptance_logs (trip_id, driver_id, action)
 SELECT t.id, d.id, 'DECLINED' FROM drivers d, dispatch_test.t t WHERE dispatch_test.label(d.id) = 'd11';
-SELECT dispatch_test.mk_driver(12, (dispatch_test.at(1200)).lat, 62.456);
-SELECT dispatch_test.mk_driver(13, (dispatch_test.at(1300)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(12, (dispatch_test.at(1200)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(13, (dispatch_test.at(1300)).lat, 62.456);
 -- d12 drives another trip an hour after this one's departure (windows overlap);
 -- d13 one three days later (no overlap)
 INSERT INTO trips (title, organizer_id, driver_id, departure_time, origin_name, origin_lat, origin_lng, dest_name,
@@ -114,21 +114,21 @@ SELECT 'Assigned ' || dispatch_test.label(d.id), t.organizer_id, d.id,
        t.departure_time + CASE dispatch_test.label(d.id) WHEN 'd12' THEN interval '1 hour' ELSE interval '3 days' END,
        'Elsewhere', 45.0, 62.0, 'Dest', 45.1, 62.1, 2, 'PUBLISHED', 'PRIVATE', 5000
   FROM drivers d, dispatch_test.t t WHERE dispatch_test.label(d.id) IN ('d12', 'd13');
-SELECT dispatch_test.mk_driver(14, (dispatch_test.at(1400)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(14, (dispatch_test.at(1400)).lat, 62.456);
 -- d14 holds an open offer of another trip
 INSERT INTO trips (title, organizer_id, offered_to_driver_id, acceptance_deadline, departure_time, origin_name,
                    origin_lat, origin_lng, dest_name, dest_lat, dest_lng, total_seats, status, trip_type, base_price)
 SELECT 'Offered elsewhere', t.organizer_id, d.id, now() + interval '1 hour', t.departure_time + interval '10 days',
        'Elsewhere', 45.0, 62.0, 'Dest', 45.1, 62.1, 2, 'OFFERED', 'PRIVATE', 5000
   FROM drivers d, dispatch_test.t t WHERE dispatch_test.label(d.id) = 'd14';
-SELECT dispatch_test.mk_driver(15, (dispatch_test.at(6000)).lat, 62.456);          -- outside 5 km
+SELECT FROM dispatch_test.mk_driver(15, (dispatch_test.at(6000)).lat, 62.456);          -- outside 5 km
 -- ranking: d16 is nearer than d17 but rated 2 stars and rarely accepts
-SELECT dispatch_test.mk_driver(16, (dispatch_test.at(1500)).lat, 62.456, 4, 2.0, 10, 0.2);
-SELECT dispatch_test.mk_driver(17, (dispatch_test.at(1550)).lat, 62.456, 4, 5.0, 10, 1.0);
+SELECT FROM dispatch_test.mk_driver(16, (dispatch_test.at(1500)).lat, 62.456, 4, 2.0, 10, 0.2);
+SELECT FROM dispatch_test.mk_driver(17, (dispatch_test.at(1550)).lat, 62.456, 4, 5.0, 10, 1.0);
 -- d18: the trip's type is PRIVATE; d18 only takes shared trips, d19 only private
-SELECT dispatch_test.mk_driver(18, (dispatch_test.at(1700)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(18, (dispatch_test.at(1700)).lat, 62.456);
 UPDATE drivers SET accepts_private_trips = false WHERE dispatch_test.label(id) = 'd18';
-SELECT dispatch_test.mk_driver(19, (dispatch_test.at(1800)).lat, 62.456);
+SELECT FROM dispatch_test.mk_driver(19, (dispatch_test.at(1800)).lat, 62.456);
 UPDATE drivers SET accepts_shared_trips = false WHERE dispatch_test.label(id) = 'd19';
 
 -- Every driver inside the radius, with the first rule that excluded them.
@@ -367,7 +367,7 @@ INSERT INTO trips (title, organizer_id, departure_time, origin_name, origin_lat,
                    total_seats, status, trip_type, base_price)
 SELECT 'Far', u.id, now() + interval '1 day', 'Origin', 44.5, 61.5, 'Dest', 44.6, 61.6, 1, 'PUBLISHED', 'PRIVATE', 1000
   FROM users u WHERE u.email = 'organizer@dispatch.test';
-SELECT dispatch_test.mk_driver(20, 44.5 + 8000 / 111132.0, 61.5);
+SELECT FROM dispatch_test.mk_driver(20, 44.5 + 8000 / 111132.0, 61.5);
 SET steppergo.dispatch_max_radius = 12000;
 SELECT dispatch_test.label(offer_trip(id)) AS offered FROM trips WHERE title = 'Far';
 SELECT * FROM dispatch_test.state WHERE title = 'Far';
@@ -387,7 +387,7 @@ SELECT dispatch_test.try('organizer@dispatch.test', format('SELECT steppergo.off
   FROM trips t, drivers d WHERE t.title = 'Far' AND dispatch_test.label(d.id) = 'd20';
 -- a FULL trip offered returns to FULL
 UPDATE trips SET available_seats = 0, status = 'FULL' WHERE title = 'Far';
-SELECT dispatch_test.mk_driver(21, 44.5 + 300 / 111132.0, 61.5);
+SELECT FROM dispatch_test.mk_driver(21, 44.5 + 300 / 111132.0, 61.5);
 SELECT dispatch_test.label(offer_trip(t.id, d.id)) AS offered FROM trips t, drivers d WHERE t.title = 'Far' AND dispatch_test.label(d.id) = 'd21';
 SELECT accept_trip(t.id, d.id) FROM trips t, drivers d WHERE t.title = 'Far' AND dispatch_test.label(d.id) = 'd21';
 SELECT * FROM dispatch_test.state WHERE title = 'Far';

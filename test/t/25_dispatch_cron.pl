@@ -30,7 +30,7 @@ SELECT 'cron.' || n || '@dispatch.test', '+790970000' || i, 'Driver ' || n, 'DRI
 INSERT INTO drivers (user_id, status, approval_status, availability)
 SELECT id, 'APPROVED', 'APPROVED', 'ONLINE' FROM users WHERE email ~ '^cron\.[ab]@';
 INSERT INTO vehicles (driver_id, make, model, license_plate)
-SELECT d.id, 'Toyota', 'Camry', 'CRON' || u.email FROM drivers d JOIN users u ON u.id = d.user_id WHERE u.email ~ '^cron\.[ab]@';
+SELECT d.id, 'Toyota', 'Camry', 'CRON-' || split_part(split_part(u.email, '@', 1), '.', 2) FROM drivers d JOIN users u ON u.id = d.user_id WHERE u.email ~ '^cron\.[ab]@';
 -- positions an hour fresh: the test may wait for pg_cron's next minute
 ALTER DATABASE postgres SET steppergo.dispatch_position_max_age = '1h';
 INSERT INTO driver_locations (driver_id, latitude, longitude)

@@ -620,6 +620,9 @@ UPDATE api_functions a
                      'process_acceptance_timeouts')
    AND a.signature = p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')';
 
+-- internal: only pg_cron (as the job owner) and superusers run it
+REVOKE ALL ON PROCEDURE dispatch_timeout_worker() FROM PUBLIC;
+
 INSERT INTO job_definitions (name, schedule, command, description) VALUES
   ('steppergo_dispatch_timeouts', '* * * * *', 'CALL steppergo.dispatch_timeout_worker()',
    'Expired trip offers: every minute a run that checks every steppergo.dispatch_job_interval seconds for steppergo.dispatch_job_duration seconds (offers last 15-30 s), TIMEOUT logged and the next driver offered.');

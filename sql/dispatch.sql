@@ -394,5 +394,5 @@ SELECT * FROM dispatch_test.state WHERE title = 'Far';
 
 -- the job is registered
 SELECT name, schedule, command FROM job_definitions WHERE name LIKE 'steppergo_dispatch%';
-SELECT signature, audience FROM api_functions
+SELECT split_part(signature, '(', 1) AS function, audience FROM api_functions
  WHERE signature ~ '^(find_drivers|explain_dispatch|offer_trip|accept_trip|decline_trip|process_acceptance_timeouts)\(' ORDER BY 1;

@@ -29,29 +29,30 @@ INSERT INTO cities VALUES
   ('Karaganda', 49.806, 73.085, 0.12), ('Aktobe', 50.283, 57.167, 0.10), ('Taraz', 42.900, 71.367, 0.08),
   ('Pavlodar', 52.287, 76.967, 0.07), ('Oskemen', 49.948, 82.628, 0.07), ('Atyrau', 47.117, 51.883, 0.04);
 
+-- city by cumulative weight (no per-row lookup)
+CREATE TEMP TABLE cum AS
+SELECT name, lat, lng, sum(weight) OVER (ORDER BY name) AS upto FROM cities;
 CREATE TEMP TABLE gen AS
 SELECT g AS n, true AS almaty,
        43.10 + random() * 0.27 AS lat, 76.72 + random() * 0.37 AS lng
   FROM generate_series(1, (100000 * :scale)::int) g;
 INSERT INTO gen
-SELECT (100000 * :scale)::int + g,
-       false,
-       CASE WHEN r < 0.6 THEN c.lat + (random() - 0.5) * 0.25 ELSE 40.6 + random() * 14.8 END,
-       CASE WHEN r < 0.6 THEN c.lng + (random() - 0.5) * 0.35 ELSE 46.5 + random() * 40.8 END
-  FROM (SELECT g, random() AS r, random() AS pick FROM generate_series(1, (900000 * :scale)::int) g) s
-  LEFT JOIN LATERAL (
-    SELECT * FROM (SELECT *, sum(weight) OVER (ORDER BY name) AS cum FROM cities) w
-     WHERE w.cum >= s.pick ORDER BY w.cum LIMIT 1) c ON true;
-
-INSERT INTO steppergo.users (email, phone, name, password_hash, role)
-SELECT 'bench.driver' || n || '@dispatch.test', '+7909' || lpad(n::text, 7, '0'), 'Dispatch Driver ' || n, 'x', 'DRIVER'
-  FROM gen;
-INSERT INTO steppergo.users (email, phone, name, password_hash, role)
-VALUES ('bench.organizer@dispatch.test', '+79099999999', 'Dispatch Organizer', 'x', 'PASSENGER');
+SELECT (100000 * :scale)::int + s.g, false,
+       CASE WHEN s.r < 0.6 THEN c.lat + (random() - 0.5) * 0.25 ELSE 40.6 + random() * 14.8 END,
+       CASE WHEN s.r < 0.6 THEN c.lng + (random() - 0.5) * 0.35 ELSE 46.5 + random() * 40.8 END
+  FROM (SELECT g, random() AS r, (random() * 99)::int AS pick FROM generate_series(1, (900000 * :scale)::int) g) s
+  JOIN (SELECT c.*, p FROM cum c, generate_series(0, 100) p
+         WHERE p <= c.upto * 100
+           AND p > coalesce((SELECT max(c2.upto) FROM cum c2 WHERE c2.upto < c.upto), -1) * 100) c
+    ON c.p = s.pick;
 
 CREATE TEMP TABLE gd AS
-SELECT g.*, u.id AS user_id, steppergo.uuid_generate_v7() AS driver_id
-  FROM gen g JOIN steppergo.users u ON u.email = 'bench.driver' || g.n || '@dispatch.test';
+SELECT g.*, steppergo.uuid_generate_v7() AS user_id, steppergo.uuid_generate_v7() AS driver_id FROM gen g;
+INSERT INTO steppergo.users (id, email, phone, name, password_hash, role)
+SELECT user_id, 'bench.driver' || n || '@dispatch.test', '+7909' || lpad(n::text, 7, '0'), 'Dispatch Driver ' || n, 'x', 'DRIVER'
+  FROM gd;
+INSERT INTO steppergo.users (email, phone, name, password_hash, role)
+VALUES ('bench.organizer@dispatch.test', '+79099999999', 'Dispatch Organizer', 'x', 'PASSENGER');
 
 INSERT INTO steppergo.drivers (id, user_id, status, approval_status, availability, accepts_private_trips,
                                accepts_shared_trips, rating, review_count, acceptance_rate)

@@ -13,6 +13,10 @@ CREATE INDEX trips_dispatch_assigned_idx ON trips (driver_id, departure_time)
 COMMENT ON INDEX trips_dispatch_assigned_idx IS
   'Dispatch: the trips a driver is assigned to and that are not over, probed for overlapping time windows.';
 
+-- find_drivers rewrites shown_at of the rows it returns on every call: leave
+-- room on each page so that those updates are HOT (shown_at is not indexed).
+ALTER TABLE trip_driver_visibility SET (fillfactor = 70);
+
 -- ---------------------------------------------------------------------------
 -- Helpers in C: distances on WGS84 and the score
 -- ---------------------------------------------------------------------------
@@ -131,6 +135,9 @@ CREATE FUNCTION find_drivers(trip_id uuid, radius_m integer DEFAULT NULL, max_re
   AS 'MODULE_PATHNAME', 'sg_dispatch_find_drivers'
   LANGUAGE C VOLATILE SECURITY DEFINER
   SET search_path FROM CURRENT
+  -- the candidate scan must stay the nearest-first index scan whatever the
+  -- pickup point; a custom plan for a dense city would sort the whole box
+  SET plan_cache_mode = force_generic_plan
   ROWS 10;
 COMMENT ON FUNCTION find_drivers(uuid, integer, integer) IS
   'The eligible drivers within radius_m metres (NULL: the trip''s driver_discovery_radius) of the trip''s pickup point on the WGS84 spheroid, best dispatch score first, at most max_results (1..1000). Eligible: APPROVED, ONLINE, a position fresher than steppergo.dispatch_position_max_age, not in a break or unavailable period at the departure, accepts the trip''s type, an active vehicle seating total_seats, has not declined or timed out on this trip, not assigned to another trip whose window overlaps, no open offer of another trip. Records trip_driver_visibility.shown_at for the drivers returned. For the trip''s organizer, an ADMIN, or trusted callers (42501 otherwise); unknown trip PT404.';
@@ -141,6 +148,7 @@ CREATE FUNCTION dispatch_search(trip_id uuid, radius_m integer DEFAULT NULL, max
   AS 'MODULE_PATHNAME', 'sg_dispatch_search'
   LANGUAGE C VOLATILE
   SET search_path FROM CURRENT
+  SET plan_cache_mode = force_generic_plan
   ROWS 10;
 COMMENT ON FUNCTION dispatch_search(uuid, integer, integer) IS
   'Internal: find_drivers without the caller check, for the offer functions (a driver declining an offer makes the next offer).';

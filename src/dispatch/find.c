@@ -96,9 +96,9 @@ static const char *visibility_sql =
 " ON CONFLICT (trip_id, driver_id) DO UPDATE SET shown_at = EXCLUDED.shown_at";
 
 static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
+prepare_kept(const char *sql, int nargs, Oid *argtypes, int cursor_options)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -114,7 +114,7 @@ prepare_plans(void)
 	{
 		Oid			types[2] = {UUIDOID, BOOLOID};
 
-		trip_plan = prepare_kept(trip_sql, 2, types);
+		trip_plan = prepare_kept(trip_sql, 2, types, 0);
 	}
 	if (candidate_plan == NULL)
 	{
@@ -132,13 +132,14 @@ prepare_plans(void)
 		types[9] = TEXTOID;
 		/* the geography type is PostGIS's: its oid is that of origin_geog */
 		types[0] = SPI_gettypeid(SPI_tuptable->tupdesc, 3);
-		candidate_plan = prepare_kept(candidate_sql, 10, types);
+		/* a cursor read only as far as needed: plan for the first rows */
+		candidate_plan = prepare_kept(candidate_sql, 10, types, CURSOR_OPT_FAST_PLAN);
 	}
 	if (visibility_plan == NULL)
 	{
 		Oid			types[2] = {UUIDOID, UUIDARRAYOID};
 
-		visibility_plan = prepare_kept(visibility_sql, 2, types);
+		visibility_plan = prepare_kept(visibility_sql, 2, types, 0);
 	}
 }
 
@@ -199,7 +200,7 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 	{
 		Oid			types[2] = {UUIDOID, BOOLOID};
 
-		trip_plan = prepare_kept(trip_sql, 2, types);
+		trip_plan = prepare_kept(trip_sql, 2, types, 0);
 	}
 	tvals[0] = UUIDPGetDatum(trip_id);
 	tvals[1] = BoolGetDatum(check_caller);

@@ -31,6 +31,7 @@ _PG_init(void)
 	sg_identity_init();
 	sg_drivers_init();
 	sg_admin_init();
+	sg_dispatch_init();
 
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

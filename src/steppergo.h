@@ -40,5 +40,6 @@ extern void sg_trips_init(void);
 extern void sg_identity_init(void);
 extern void sg_drivers_init(void);
 extern void sg_admin_init(void);
+extern void sg_dispatch_init(void);
 
 #endif							/* STEPPERGO_H */

@@ -616,18 +616,6 @@ CREATE PROCEDURE dispatch_timeout_worker()
 COMMENT ON PROCEDURE dispatch_timeout_worker() IS
   'The body of the pg_cron job steppergo_dispatch_timeouts: under the session advisory lock (1397180243, 4) (a run that finds it taken returns at once), calls process_acceptance_timeouts() every steppergo.dispatch_job_interval seconds for steppergo.dispatch_job_duration seconds, committing after each call, so expired offers are acted on within seconds although pg_cron starts jobs at most once a minute. Inside a transaction block it makes one check.';
 
--- core's api_expose() stores the signature with argument names
--- (pg_get_function_identity_arguments), which to_regprocedure() cannot read
--- back (setup_api_roles, the catalog lint); until core stores types only,
--- keep this domain's rows readable.  A no-op once core is fixed.
-UPDATE api_functions a
-   SET signature = p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')'
-  FROM pg_catalog.pg_proc p
- WHERE p.pronamespace = 'steppergo'::regnamespace
-   AND p.proname IN ('find_drivers', 'explain_dispatch', 'offer_trip', 'accept_trip', 'decline_trip',
-                     'process_acceptance_timeouts')
-   AND a.signature = p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')';
-
 -- internal: only pg_cron (as the job owner) and superusers run it
 REVOKE ALL ON PROCEDURE dispatch_timeout_worker() FROM PUBLIC;
 

@@ -1,7 +1,6 @@
-# Auto-offline through pg_cron, for real: the job_definitions row
-# steppergo_drivers_auto_offline is handed to cron.schedule exactly as core's
-# schedule_jobs() does (every minute); without anyone calling the
-# function, an ONLINE driver whose last position is stale goes OFFLINE with a
+# Auto-offline through pg_cron, for real: schedule_jobs() registers the
+# job_definitions row steppergo_drivers_auto_offline (every minute); without
+# anyone calling the function, an ONLINE driver whose last position is stale goes OFFLINE with a
 # history row triggered_by system, while a driver with a fresh position stays
 # ONLINE.  pg_cron fires at the next minute boundary: we wait up to 100 s.
 use strict;
@@ -27,12 +26,8 @@ $node->safe_psql('drivers', q{
 	  FROM steppergo.drivers d JOIN steppergo.users u ON u.id = d.user_id;
 });
 
-# core's schedule_jobs() looks pg_cron up by its extension schema (public
-# with pg_cron 1.4, whose functions live in schema cron), so register the row
-# the same way it would, by name, with cron.schedule
-$node->safe_psql('drivers', q{
-	SELECT cron.schedule(name, schedule, command) FROM steppergo.job_definitions
-	 WHERE name = 'steppergo_drivers_auto_offline'});
+# the extension's own registration: every job of job_definitions
+$node->safe_psql('drivers', q{SELECT steppergo.schedule_jobs()});
 is($node->safe_psql('drivers',
 	q{SELECT schedule || ' ' || command FROM cron.job WHERE jobname = 'steppergo_drivers_auto_offline'}),
 	'* * * * * SELECT steppergo.auto_offline_stale_drivers()',

@@ -54,12 +54,8 @@ $node->safe_psql('postgres', "SELECT steppergo.offer_trip(t.id) FROM steppergo.t
 is($node->safe_psql('postgres', "SELECT $offered_to FROM steppergo.trips t WHERE t.title = 'Cron trip'"),
 	'a', 'the trip is offered to the nearest driver, a');
 
-# schedule_jobs() would do this, but core's pg_cron_schema() names the
-# extension's namespace (public here) instead of the schema cron; register the
-# job from job_definitions exactly as schedule_jobs() does
-$node->safe_psql('postgres', q{
-	SELECT cron.schedule(name, schedule, command) FROM steppergo.job_definitions
-	 WHERE name = 'steppergo_dispatch_timeouts'});
+# the extension's own registration: every job of job_definitions
+$node->safe_psql('postgres', q{SELECT steppergo.schedule_jobs()});
 is($node->safe_psql('postgres',
 	q{SELECT schedule || ' ' || command FROM cron.job WHERE jobname = 'steppergo_dispatch_timeouts'}),
 	'* * * * * CALL steppergo.dispatch_timeout_worker()', 'the job is registered with pg_cron');

@@ -531,10 +531,9 @@ BEGIN
          published_at = CASE WHEN new_status = 'ACTIVE' THEN coalesce(x.published_at, now()) ELSE x.published_at END
    WHERE x.id = a.id;
   IF admin_move OR current_app_role() IS NOT DISTINCT FROM 'ADMIN' THEN
-    PERFORM log_admin_action(CASE (a.status, new_status)
-                               WHEN ('PENDING_APPROVAL', 'ACTIVE') THEN 'ACTIVITY_APPROVED'
-                               WHEN ('PENDING_APPROVAL', 'REJECTED') THEN 'ACTIVITY_REJECTED'
-                               ELSE 'ACTIVITY_' || new_status END,
+    PERFORM log_admin_action(CASE WHEN admin_move AND new_status = 'ACTIVE' THEN 'ACTIVITY_APPROVED'
+                                  WHEN admin_move THEN 'ACTIVITY_REJECTED'
+                                  ELSE 'ACTIVITY_' || new_status END,
                              'activity', a.id::text,
                              jsonb_build_object('from', a.status, 'to', new_status, 'reason', reason));
   END IF;

@@ -809,6 +809,12 @@ CREATE FUNCTION activity_price(group_pricing jsonb, price_per_person integer, pa
 COMMENT ON FUNCTION activity_price(jsonb, integer, integer) IS
   'The price per person for a group size: the pricePerPerson of the group_pricing tier containing it, else the base price_per_person.';
 
+CREATE FUNCTION activity_slot_lock(activity_id uuid, scheduled_date date, scheduled_time time) RETURNS integer
+  AS 'MODULE_PATHNAME', 'sg_activities_slot_lock'
+  LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION activity_slot_lock(uuid, date, time) IS
+  'Internal (C): takes the transaction''s lock on one activity slot (one booker per slot at a time) and returns the participants of its PENDING and CONFIRMED bookings, counted with the latest snapshot so that it sees every booking committed before the lock, at any isolation level.';
+
 CREATE FUNCTION book_activity(activity_id uuid, user_id uuid, scheduled_date date, scheduled_time time,
                               participants integer, participant_details jsonb DEFAULT '[]')
   RETURNS uuid
@@ -832,10 +838,6 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'participant_details must be a JSON array of at most participants entries';
   END IF;
   PERFORM assert_acting_as(user_id);
-  -- an advisory lock cannot protect a REPEATABLE READ snapshot taken before it
-  IF current_setting('transaction_isolation') = 'repeatable read' THEN
-    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'book_activity needs READ COMMITTED or SERIALIZABLE isolation';
-  END IF;
   SELECT * INTO a FROM activities x WHERE x.id = book_activity.activity_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'activity not found',
@@ -872,13 +874,9 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'too early to book this slot',
       DETAIL = format('bookings open %s days ahead', a.advance_booking_days);
   END IF;
-  -- one booker per slot at a time; the count below runs after the lock with
-  -- a fresh snapshot, so it sees every booking committed before
-  PERFORM pg_advisory_xact_lock(hashtextextended(a.id::text || scheduled_date::text || scheduled_time::text, 8));
-  SELECT coalesce(sum(b.participants), 0) INTO held
-    FROM activity_bookings b
-   WHERE b.activity_id = a.id AND b.scheduled_date = book_activity.scheduled_date
-     AND b.scheduled_time = book_activity.scheduled_time AND b.status IN ('PENDING', 'CONFIRMED');
+  -- one booker per slot at a time; the count sees every booking committed
+  -- before the lock, whatever the isolation level (slot_lock.c)
+  held := activity_slot_lock(a.id, scheduled_date, scheduled_time);
   IF held + participants > a.max_participants THEN
     RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'not enough places left',
       DETAIL = format('%s of %s places left', greatest(a.max_participants - held, 0), a.max_participants);

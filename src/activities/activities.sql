@@ -754,6 +754,41 @@ END;
 COMMENT ON FUNCTION activity_slots(activities, date, date) IS
   'Internal: every slot (local date, start, end) an activity runs between two local dates, ignoring the booking window; see README (FIXED slots, FLEXIBLE start times, available_days, blackout_dates).';
 
+-- The same rule as activity_slots for one date and start time, without
+-- generating the day's slots (the booking hot path).
+CREATE FUNCTION activity_has_slot(a activities, slot_date date, slot_time time) RETURNS boolean
+  LANGUAGE plpgsql STABLE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  dow text := (ARRAY['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'])[extract(isodow FROM slot_date)::int];
+  step integer;
+BEGIN
+  IF slot_date = ANY (a.blackout_dates) THEN
+    RETURN false;
+  END IF;
+  IF a.schedule_type = 'FIXED' THEN
+    RETURN EXISTS (
+      SELECT 1 FROM activity_schedules s
+       WHERE s.activity_id = a.id AND s.start_time = slot_time
+         AND ((s.is_recurring AND s.day_of_week = dow
+               AND (cardinality(a.available_days) = 0 OR dow = ANY (a.available_days)))
+              OR (NOT s.is_recurring AND s.specific_date = slot_date)));
+  END IF;
+  step := coalesce(current_setting('steppergo.activity_slot_step_minutes', true)::int, 30);
+  RETURN EXISTS (
+    SELECT 1 FROM activity_schedules s
+     WHERE s.activity_id = a.id AND s.start_time <= slot_time
+       AND slot_date + slot_time + make_interval(mins => a.duration_minutes) <= slot_date + s.end_time
+       AND (extract(epoch FROM slot_time - s.start_time)::bigint % (step * 60)) = 0
+       AND ((s.is_recurring AND s.day_of_week = dow
+             AND (cardinality(a.available_days) = 0 OR dow = ANY (a.available_days)))
+            OR (NOT s.is_recurring AND s.specific_date = slot_date)));
+END
+$$;
+COMMENT ON FUNCTION activity_has_slot(activities, date, time) IS
+  'Internal: true when the activity runs a slot starting at that local date and time (the rule of activity_slots, checked directly).';
+
 CREATE FUNCTION activity_availability(activity_id uuid, from_date date, to_date date)
   RETURNS TABLE (scheduled_date date, scheduled_time time, end_time time, starts_at timestamptz,
                  capacity integer, booked integer, remaining integer)
@@ -857,7 +892,7 @@ BEGIN
   IF scheduled_date = ANY (a.blackout_dates) THEN
     RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'the activity does not run on that date';
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM activity_slots(a, scheduled_date, scheduled_date) s WHERE s.start_time = book_activity.scheduled_time) THEN
+  IF NOT activity_has_slot(a, scheduled_date, scheduled_time) THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'no such slot',
       DETAIL = format('the activity has no slot at %s %s', scheduled_date, scheduled_time),
       HINT = 'activity_availability lists the bookable slots.';
@@ -1126,6 +1161,7 @@ CREATE FUNCTION search_activities(city text DEFAULT NULL, category text DEFAULT 
   RETURNS SETOF activity_search_result
   LANGUAGE plpgsql STABLE SECURITY DEFINER
   SET search_path FROM CURRENT
+  SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   cats text[];
@@ -1150,21 +1186,51 @@ BEGIN
   IF sort = 'distance' AND lat IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'lat and lng must not be null when sorting by distance';
   END IF;
+  -- Each query below has no OR of parameters, so that its generic plan keeps
+  -- the index; the function forces generic plans because planning afresh on
+  -- every call (the plan cache keeps choosing custom plans for the KNN
+  -- query) costs more than running the query.
   cats := CASE WHEN category IS NULL THEN activity_categories() ELSE ARRAY[category] END;
   here := geog_point(lat, lng);
   IF sort = 'distance' THEN
-    -- nearest first through the GiST index on geog (KNN)
-    RETURN QUERY
+    -- nearest first through the GiST index on geog (KNN); one query per
+    -- combination of filters, so that each generic plan keeps the KNN scan
+    IF search_activities.city IS NULL AND radius_m IS NULL THEN
+      RETURN QUERY
     SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
            a.average_rating, a.review_count, a.latitude, a.longitude,
            ST_Distance(a.geog, here), (SELECT p.url FROM activity_photos p WHERE p.activity_id = a.id AND p.is_cover)
       FROM activities a
-     WHERE a.status = 'ACTIVE' AND a.category = ANY (cats)
-       AND (search_activities.city IS NULL OR a.city = search_activities.city)
-       AND (radius_m IS NULL OR ST_DWithin(a.geog, here, radius_m))
-       AND a.geog IS NOT NULL
-     ORDER BY a.geog <-> here, a.id
-     LIMIT max_results;
+     WHERE a.status = 'ACTIVE' AND a.category = ANY (cats) AND a.geog IS NOT NULL
+       ORDER BY a.geog <-> here LIMIT max_results;
+    ELSIF radius_m IS NULL THEN
+      RETURN QUERY
+    SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
+           a.average_rating, a.review_count, a.latitude, a.longitude,
+           ST_Distance(a.geog, here), (SELECT p.url FROM activity_photos p WHERE p.activity_id = a.id AND p.is_cover)
+      FROM activities a
+     WHERE a.status = 'ACTIVE' AND a.category = ANY (cats) AND a.geog IS NOT NULL
+         AND a.city = search_activities.city
+       ORDER BY a.geog <-> here LIMIT max_results;
+    ELSIF search_activities.city IS NULL THEN
+      RETURN QUERY
+    SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
+           a.average_rating, a.review_count, a.latitude, a.longitude,
+           ST_Distance(a.geog, here), (SELECT p.url FROM activity_photos p WHERE p.activity_id = a.id AND p.is_cover)
+      FROM activities a
+     WHERE a.status = 'ACTIVE' AND a.category = ANY (cats) AND a.geog IS NOT NULL
+         AND ST_DWithin(a.geog, here, radius_m)
+       ORDER BY a.geog <-> here LIMIT max_results;
+    ELSE
+      RETURN QUERY
+    SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
+           a.average_rating, a.review_count, a.latitude, a.longitude,
+           ST_Distance(a.geog, here), (SELECT p.url FROM activity_photos p WHERE p.activity_id = a.id AND p.is_cover)
+      FROM activities a
+     WHERE a.status = 'ACTIVE' AND a.category = ANY (cats) AND a.geog IS NOT NULL
+         AND a.city = search_activities.city AND ST_DWithin(a.geog, here, radius_m)
+       ORDER BY a.geog <-> here LIMIT max_results;
+    END IF;
   ELSIF search_activities.city IS NOT NULL THEN
     -- the (city, category) index
     RETURN QUERY

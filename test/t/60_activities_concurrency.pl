@@ -32,18 +32,18 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE tap_act AS SELECT row_number() OVER (ORDER BY id)::int AS n, id FROM activities;
 	CREATE TABLE tap_pax AS SELECT row_number() OVER (ORDER BY id)::int AS n, id FROM users WHERE role = 'PASSENGER';
 
-	CREATE FUNCTION tap_book(a int, u int, d int, n int) RETURNS boolean LANGUAGE plpgsql AS $$
+	CREATE FUNCTION tap_book(a int, u int, d int, n int) RETURNS boolean LANGUAGE plpgsql SET search_path = steppergo, public AS $$
 	BEGIN
 	  PERFORM book_activity((SELECT id FROM tap_act WHERE tap_act.n = a), (SELECT id FROM tap_pax WHERE tap_pax.n = u),
 	                        (now() AT TIME ZONE 'Asia/Almaty')::date + d, '10:00', tap_book.n);
 	  RETURN true;
 	EXCEPTION WHEN SQLSTATE 'PT409' THEN RETURN false;
 	END $$;
-	CREATE FUNCTION tap_pay() RETURNS void LANGUAGE sql AS $$
+	CREATE FUNCTION tap_pay() RETURNS void LANGUAGE sql SET search_path = steppergo, public AS $$
 	  UPDATE activity_bookings SET payment_id = 'pi_tap_' || id, payment_status = 'SUCCEEDED', status = 'CONFIRMED'
 	   WHERE id = (SELECT id FROM activity_bookings WHERE status = 'PENDING' ORDER BY random() LIMIT 1
 	               FOR UPDATE SKIP LOCKED) $$;
-	CREATE FUNCTION tap_cancel() RETURNS void LANGUAGE plpgsql AS $$
+	CREATE FUNCTION tap_cancel() RETURNS void LANGUAGE plpgsql SET search_path = steppergo, public AS $$
 	DECLARE b uuid;
 	BEGIN
 	  SELECT id INTO b FROM activity_bookings WHERE status IN ('PENDING', 'CONFIRMED') ORDER BY random() LIMIT 1;
@@ -52,7 +52,7 @@ $node->safe_psql('postgres', q{
 	  END IF;
 	EXCEPTION WHEN SQLSTATE 'PT409' THEN NULL;   -- cancelled meanwhile
 	END $$;
-	CREATE FUNCTION tap_complete_review() RETURNS void LANGUAGE plpgsql AS $$
+	CREATE FUNCTION tap_complete_review() RETURNS void LANGUAGE plpgsql SET search_path = steppergo, public AS $$
 	DECLARE b uuid;
 	BEGIN
 	  UPDATE activity_bookings SET status = 'COMPLETED'

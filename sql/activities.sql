@@ -375,6 +375,22 @@ SELECT count(*) AS mismatched_owners FROM activity_owners o
      (SELECT coalesce(round(avg(r.rating), 2), 0) FROM activity_reviews r JOIN activities a ON a.id = r.activity_id WHERE a.owner_id = o.id));
 SELECT title, total_bookings, total_revenue, review_count, average_rating FROM activities WHERE owner_id = (SELECT id FROM own) ORDER BY title;
 
+-- a late payment on a cancelled booking does not revive it; it is owed back in full
+UPDATE activity_bookings SET payment_status = 'SUCCEEDED', status = 'CONFIRMED' WHERE payment_id = 'pi_act_test_4';
+SELECT status, payment_status, refund_amount = total_amount AS full_refund FROM activity_bookings WHERE payment_id = 'pi_act_test_4';
+
+-- ======================================================== details
+BEGIN;
+SET LOCAL ROLE activities_test_api;
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true) IS NOT NULL AS anon;
+SELECT d ->> 'title' AS title, d ->> 'status' AS status, d -> 'owner' ->> 'business_name' AS owner,
+       jsonb_array_length(d -> 'photos') AS photos, d -> 'photos' -> 0 ->> 'is_cover' AS first_is_cover,
+       jsonb_array_length(d -> 'schedules') AS schedules, d -> 'recent_reviews' -> 0 ->> 'rating' AS last_rating,
+       d ? 'geog' AS has_geog
+  FROM activity_details((SELECT id FROM act)) d;
+SELECT pg_temp.try($$SELECT activity_details((SELECT id FROM pend))$$);
+COMMIT;
+
 -- ======================================================== search
 SELECT add_activity_photo((SELECT id FROM flex), 'https://res.cloudinary.com/act/h1.jpg', 'act/h1') IS NOT NULL AS photo;
 BEGIN;

@@ -184,6 +184,16 @@ CREATE FUNCTION activity_bookings_stamp() RETURNS trigger
   SET search_path FROM CURRENT
 AS $$
 BEGIN
+  -- A cancelled booking never comes back: its places may be sold already.
+  -- A payment that succeeds after the cancellation (a late webhook after the
+  -- hold expired) is owed back in full.
+  IF OLD.status IN ('CANCELLED', 'REFUNDED') AND NEW.status IN ('PENDING', 'CONFIRMED') THEN
+    NEW.status := OLD.status;
+  END IF;
+  IF NEW.status = 'CANCELLED' AND OLD.status = 'CANCELLED'
+     AND NEW.payment_status = 'SUCCEEDED' AND OLD.payment_status <> 'SUCCEEDED' THEN
+    NEW.refund_amount := NEW.total_amount;
+  END IF;
   IF NEW.status IS DISTINCT FROM OLD.status THEN
     IF NEW.status = 'CONFIRMED' AND NEW.confirmed_at IS NULL THEN
       NEW.confirmed_at := pg_catalog.now();
@@ -197,11 +207,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION activity_bookings_stamp() IS
-  'Trigger function: stamps confirmed_at, completed_at or cancelled_at when a booking''s status moves there and the writer did not set it.';
-CREATE TRIGGER activity_bookings_stamp BEFORE UPDATE OF status ON activity_bookings
+  'Trigger function: stamps confirmed_at, completed_at or cancelled_at when a booking''s status moves there and the writer did not set it; keeps a CANCELLED or REFUNDED booking from returning to PENDING or CONFIRMED, and makes a payment that succeeds after the cancellation refundable in full.';
+CREATE TRIGGER activity_bookings_stamp BEFORE UPDATE OF status, payment_status ON activity_bookings
   FOR EACH ROW EXECUTE FUNCTION activity_bookings_stamp();
 COMMENT ON TRIGGER activity_bookings_stamp ON activity_bookings IS
-  'Stamps the time of a status change (for writers such as the payment webhook that only set the status).';
+  'Stamps the time of a status change (for writers such as the payment webhook that only set the status); a cancelled booking stays cancelled, a late payment on it is refunded in full.';
 
 CREATE FUNCTION activity_reviews_aggregates() RETURNS trigger
   LANGUAGE plpgsql
@@ -1132,6 +1142,55 @@ $$;
 COMMENT ON FUNCTION review_activity(uuid, integer, text, text[]) IS
   'The passenger of a COMPLETED booking reviews it, once (23505 the second time): rating 1..5, optional comment and up to 10 photo URLs. The activity''s and owner''s ratings follow by trigger.';
 SELECT api_expose('review_activity(uuid,integer,text,text[])'::regprocedure, 'authenticated');
+
+CREATE FUNCTION activity_details(activity_id uuid) RETURNS jsonb
+  LANGUAGE plpgsql STABLE SECURITY DEFINER
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  a activities;
+  owner_user uuid;
+  doc jsonb;
+BEGIN
+  PERFORM require_arg(activity_id, 'activity_id');
+  SELECT * INTO a FROM activities x WHERE x.id = activity_details.activity_id;
+  IF FOUND THEN
+    SELECT o.user_id INTO owner_user FROM activity_owners o WHERE o.id = a.owner_id;
+  END IF;
+  IF NOT FOUND OR (a.status <> 'ACTIVE' AND NOT is_trusted_caller()
+                   AND current_user_id() IS DISTINCT FROM owner_user
+                   AND current_app_role() IS DISTINCT FROM 'ADMIN') THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'activity not found',
+      DETAIL = format('no published activity with id %s', activity_id);
+  END IF;
+  doc := to_jsonb(a) - 'geog' - 'rating_total';
+  RETURN doc
+    || jsonb_build_object(
+         'owner', (SELECT jsonb_build_object('id', o.id, 'business_name', o.business_name, 'city', o.city,
+                                             'website', o.website, 'verification_status', o.verification_status,
+                                             'average_rating', o.average_rating, 'total_activities', o.total_activities)
+                     FROM activity_owners o WHERE o.id = a.owner_id),
+         'photos', coalesce((SELECT jsonb_agg(jsonb_build_object('id', p.id, 'url', p.url, 'thumbnail_url', p.thumbnail_url,
+                                                                 'caption', p.caption, 'width', p.width, 'height', p.height,
+                                                                 'order', p."order", 'is_cover', p.is_cover)
+                                              ORDER BY p."order", p.id)
+                               FROM activity_photos p WHERE p.activity_id = a.id), '[]'),
+         'schedules', coalesce((SELECT jsonb_agg(jsonb_build_object('id', s.id, 'day_of_week', s.day_of_week,
+                                                                    'specific_date', s.specific_date,
+                                                                    'start_time', s.start_time, 'end_time', s.end_time)
+                                                 ORDER BY s.specific_date NULLS FIRST,
+                                                          array_position(weekdays(), s.day_of_week), s.start_time)
+                                  FROM activity_schedules s WHERE s.activity_id = a.id), '[]'),
+         'recent_reviews', coalesce((SELECT jsonb_agg(jsonb_build_object('rating', r.rating, 'comment', r.comment,
+                                                                         'photos', r.photos, 'created_at', r.created_at)
+                                                      ORDER BY r.created_at DESC)
+                                       FROM (SELECT * FROM activity_reviews r WHERE r.activity_id = a.id
+                                              ORDER BY r.created_at DESC LIMIT 10) r), '[]'));
+END
+$$;
+COMMENT ON FUNCTION activity_details(uuid) IS
+  'A listing as one JSON object: the columns of activities (without geog and rating_total) plus owner (business summary), photos (in gallery order), schedules and the 10 most recent reviews (without reviewer ids). Anyone may read ACTIVE listings; the owner and admins any (PT404 otherwise).';
+SELECT api_expose('activity_details(uuid)'::regprocedure, 'anon');
 
 -- ---------------------------------------------------------------------------
 -- Search

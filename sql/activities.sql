@@ -189,9 +189,14 @@ SELECT reorder_activity_photos((SELECT id FROM act), ARRAY(SELECT id FROM activi
 SELECT pg_temp.try($$SELECT reorder_activity_photos((SELECT id FROM act), ARRAY(SELECT id FROM activity_photos WHERE cloudinary_id = 'act/p1'))$$);
 SELECT remove_activity_photo((SELECT id FROM activity_photos WHERE cloudinary_id = 'act/p3'));
 SELECT cloudinary_id, "order", is_cover FROM activity_photos WHERE activity_id = (SELECT id FROM act) ORDER BY "order";
--- a second cover written directly is refused (unique), none at all is refused at commit
+-- a second cover written directly is refused (unique); direct writes keep a cover
 SELECT pg_temp.try($$UPDATE activity_photos SET is_cover = true WHERE cloudinary_id = 'act/p1'$$);
-SELECT pg_temp.try($$UPDATE activity_photos SET is_cover = false WHERE cloudinary_id = 'act/p2'; SET CONSTRAINTS activity_photos_one_cover IMMEDIATE$$);
+INSERT INTO activity_photos (activity_id, url, cloudinary_id, "order")
+VALUES ((SELECT id FROM act), 'https://res.cloudinary.com/act/p5.jpg', 'act/p5', 0);
+DELETE FROM activity_photos WHERE cloudinary_id = 'act/p2';
+SELECT cloudinary_id, "order", is_cover FROM activity_photos WHERE activity_id = (SELECT id FROM act) ORDER BY "order";
+SELECT set_activity_cover((SELECT id FROM activity_photos WHERE cloudinary_id = 'act/p1'));
+SELECT cloudinary_id, "order", is_cover FROM activity_photos WHERE activity_id = (SELECT id FROM act) ORDER BY "order";
 
 -- ======================================================== availability
 -- local dates relative to the activity's today (Asia/Almaty)

@@ -255,34 +255,38 @@ CREATE TRIGGER activities_owner_aggregates AFTER INSERT OR DELETE OR UPDATE OF o
 COMMENT ON TRIGGER activities_owner_aggregates ON activities IS
   'Keeps the owner''s total_activities (and its other totals when an activity changes owner) exact.';
 
--- Exactly one cover per activity that has photos: checked at commit, so a
--- transaction may move the cover in two steps.
-CREATE FUNCTION activity_photos_check_cover() RETURNS trigger
+-- One cover per activity that has photos: never two (the unique index
+-- activity_photos_one_cover), and never none after an INSERT or a DELETE by
+-- any writer (these statement triggers give the cover to the first photo in
+-- gallery order).  A check at commit would queue trigger events that block
+-- ALTER TABLE in the same transaction; a refusal would break bulk loads that
+-- mark the cover on a later row.
+CREATE FUNCTION activity_photos_keep_cover() RETURNS trigger
   LANGUAGE plpgsql
   SET search_path FROM CURRENT
 AS $$
-DECLARE
-  act uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.activity_id ELSE NEW.activity_id END;
-  n_photos integer;
-  n_covers integer;
 BEGIN
-  SELECT count(*), count(*) FILTER (WHERE p.is_cover) INTO n_photos, n_covers
-    FROM activity_photos p WHERE p.activity_id = act;
-  IF n_photos > 0 AND n_covers <> 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = 'an activity with photos must have exactly one cover photo',
-      DETAIL = format('activity %s has %s photos and %s covers', act, n_photos, n_covers),
-      HINT = 'Use set_activity_cover(photo_id) to move the cover.';
-  END IF;
+  UPDATE activity_photos p SET is_cover = true
+   WHERE p.id IN (SELECT DISTINCT ON (q.activity_id) q.id
+                    FROM activity_photos q
+                   WHERE q.activity_id IN (SELECT c.activity_id FROM changed c)
+                     AND NOT EXISTS (SELECT 1 FROM activity_photos r WHERE r.activity_id = q.activity_id AND r.is_cover)
+                   ORDER BY q.activity_id, q."order", q.id);
   RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION activity_photos_check_cover() IS
-  'Constraint trigger function: at commit, an activity that has photos has exactly one with is_cover (23514 otherwise).';
-CREATE CONSTRAINT TRIGGER activity_photos_one_cover AFTER INSERT OR UPDATE OF is_cover, activity_id OR DELETE ON activity_photos
-  DEFERRABLE INITIALLY DEFERRED
-  FOR EACH ROW EXECUTE FUNCTION activity_photos_check_cover();
-COMMENT ON TRIGGER activity_photos_one_cover ON activity_photos IS
-  'Deferred check: every activity with photos has exactly one cover photo when the transaction commits.';
+COMMENT ON FUNCTION activity_photos_keep_cover() IS
+  'Trigger function: after photos are inserted or deleted, every affected activity that has photos but no cover gets its first photo (gallery order) as the cover.';
+CREATE TRIGGER activity_photos_cover_on_insert AFTER INSERT ON activity_photos
+  REFERENCING NEW TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION activity_photos_keep_cover();
+COMMENT ON TRIGGER activity_photos_cover_on_insert ON activity_photos IS
+  'The first photo of an activity becomes its cover when none of the inserted photos is.';
+CREATE TRIGGER activity_photos_cover_on_delete AFTER DELETE ON activity_photos
+  REFERENCING OLD TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION activity_photos_keep_cover();
+COMMENT ON TRIGGER activity_photos_cover_on_delete ON activity_photos IS
+  'When the cover is deleted, the next photo in gallery order becomes the cover.';
 
 -- ---------------------------------------------------------------------------
 -- Owners
@@ -654,11 +658,7 @@ BEGIN
   END IF;
   PERFORM assert_acting_as(activity_owner_user(p.activity_id));
   PERFORM 1 FROM activities a WHERE a.id = p.activity_id FOR NO KEY UPDATE;
-  DELETE FROM activity_photos x WHERE x.id = photo_id;
-  IF p.is_cover THEN   -- the next photo in the gallery becomes the cover
-    UPDATE activity_photos x SET is_cover = true
-     WHERE x.id = (SELECT y.id FROM activity_photos y WHERE y.activity_id = p.activity_id ORDER BY y."order", y.id LIMIT 1);
-  END IF;
+  DELETE FROM activity_photos x WHERE x.id = photo_id;   -- a cover passes on by trigger
 END
 $$;
 COMMENT ON FUNCTION remove_activity_photo(uuid) IS

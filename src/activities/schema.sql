@@ -208,8 +208,8 @@ CREATE TABLE activity_owners (
   created_at           timestamptz NOT NULL DEFAULT now(),
   updated_at           timestamptz NOT NULL DEFAULT now(),
   rejection_reason     text CHECK (length(rejection_reason) <= 1000),
-  review_count         integer NOT NULL DEFAULT 0 CHECK (review_count >= 0),
-  rating_total         bigint NOT NULL DEFAULT 0 CHECK (rating_total >= 0)
+  review_count         integer NOT NULL DEFAULT 0,
+  rating_total         bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE activity_owners IS 'Businesses that sell tours and activities, one profile per user, verified by an admin before they can publish.';
 COMMENT ON COLUMN activity_owners.id IS 'Owner key (UUIDv7).';
@@ -278,9 +278,10 @@ CREATE TABLE activities (
   timezone               text NOT NULL DEFAULT 'Asia/Almaty' CHECK (is_valid_timezone(timezone)),
   min_notice_hours       integer NOT NULL DEFAULT 2 CHECK (min_notice_hours BETWEEN 0 AND 720),
   geog                   geography(Point, 4326) GENERATED ALWAYS AS (geog_point(latitude, longitude)) STORED,
-  rating_total           bigint NOT NULL DEFAULT 0 CHECK (rating_total >= 0),
-  CONSTRAINT activities_participants CHECK (max_participants >= min_participants),
-  CONSTRAINT activities_pricing_within CHECK (activities_check_pricing(group_pricing, min_participants, max_participants)),
+  rating_total           bigint NOT NULL DEFAULT 0,
+  -- the participants range, and the group tiers inside it (22023 naming the tier)
+  CONSTRAINT activities_participants CHECK (max_participants >= min_participants
+                                            AND activities_check_pricing(group_pricing, min_participants, max_participants)),
   CONSTRAINT activities_position CHECK ((latitude IS NULL) = (longitude IS NULL))
 );
 COMMENT ON TABLE activities IS 'Tours, excursions and attractions listed by verified owners: pricing, capacity, schedule rules and cancellation policy.';
@@ -319,7 +320,7 @@ COMMENT ON COLUMN activities.timezone IS 'IANA zone of the activity''s local tim
 COMMENT ON COLUMN activities.min_notice_hours IS 'Hours before a slot''s start after which it can no longer be booked.';
 COMMENT ON COLUMN activities.geog IS 'The meeting point as a PostGIS geography (generated), GiST-indexed for distance search.';
 COMMENT ON COLUMN activities.rating_total IS 'Sum of the reviews'' ratings (average_rating = rating_total / review_count, rounded to 2 places); kept exact.';
-COMMENT ON CONSTRAINT activities_pricing_within ON activities IS 'Every group_pricing tier lies within min_participants..max_participants (22023 otherwise).';
+COMMENT ON CONSTRAINT activities_participants ON activities IS 'max_participants >= min_participants (23514), and every group_pricing tier lies within min_participants..max_participants (22023 naming the tier).';
 CREATE INDEX activities_status_published_idx ON activities (status, published_at);
 CREATE INDEX activities_city_category_idx ON activities (city, category);
 CREATE INDEX activities_owner_idx ON activities (owner_id);
@@ -356,7 +357,7 @@ COMMENT ON COLUMN activity_photos.size IS 'Size in bytes.';
 COMMENT ON COLUMN activity_photos.format IS 'Image format (jpg, png, webp).';
 COMMENT ON COLUMN activity_photos.caption IS 'Caption shown under the photo.';
 COMMENT ON COLUMN activity_photos."order" IS 'Position in the gallery, ascending.';
-COMMENT ON COLUMN activity_photos.is_cover IS 'True for the activity''s cover photo; at most one per activity.';
+COMMENT ON COLUMN activity_photos.is_cover IS 'True for the activity''s cover photo: at most one per activity (unique index); the first photo of an activity becomes it and a deleted cover passes to the next photo (triggers).';
 COMMENT ON COLUMN activity_photos.created_at IS 'When the photo was added.';
 CREATE INDEX activity_photos_activity_idx ON activity_photos (activity_id, "order");
 CREATE UNIQUE INDEX activity_photos_one_cover ON activity_photos (activity_id) WHERE is_cover;

@@ -1290,8 +1290,16 @@ BEGIN
          AND a.city = search_activities.city AND ST_DWithin(a.geog, here, radius_m)
        ORDER BY a.geog <-> here LIMIT max_results;
     END IF;
+  ELSIF search_activities.city IS NOT NULL AND here IS NULL THEN
+    -- best rated in a city: the (city, category) index
+    RETURN QUERY
+    SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
+           a.average_rating, a.review_count, a.latitude, a.longitude,
+           NULL::double precision, (SELECT p.url FROM activity_photos p WHERE p.activity_id = a.id AND p.is_cover)
+      FROM activities a
+     WHERE a.city = search_activities.city AND a.category = ANY (cats) AND a.status = 'ACTIVE'
+     ORDER BY a.average_rating DESC, a.review_count DESC, a.id LIMIT max_results;
   ELSIF search_activities.city IS NOT NULL THEN
-    -- the (city, category) index
     RETURN QUERY
     SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
            a.average_rating, a.review_count, a.latitude, a.longitude,
@@ -1299,8 +1307,15 @@ BEGIN
       FROM activities a
      WHERE a.city = search_activities.city AND a.category = ANY (cats) AND a.status = 'ACTIVE'
        AND (radius_m IS NULL OR ST_DWithin(a.geog, here, radius_m))
-     ORDER BY a.average_rating DESC, a.review_count DESC, a.id
-     LIMIT max_results;
+     ORDER BY a.average_rating DESC, a.review_count DESC, a.id LIMIT max_results;
+  ELSIF here IS NULL THEN
+    RETURN QUERY
+    SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
+           a.average_rating, a.review_count, a.latitude, a.longitude,
+           NULL::double precision, (SELECT p.url FROM activity_photos p WHERE p.activity_id = a.id AND p.is_cover)
+      FROM activities a
+     WHERE a.status = 'ACTIVE' AND a.category = ANY (cats)
+     ORDER BY a.average_rating DESC, a.review_count DESC, a.id LIMIT max_results;
   ELSE
     RETURN QUERY
     SELECT a.id, a.title, a.category, a.city, a.price_per_person, a.currency, a.duration_minutes,
@@ -1309,8 +1324,7 @@ BEGIN
       FROM activities a
      WHERE a.status = 'ACTIVE' AND a.category = ANY (cats)
        AND (radius_m IS NULL OR ST_DWithin(a.geog, here, radius_m))
-     ORDER BY a.average_rating DESC, a.review_count DESC, a.id
-     LIMIT max_results;
+     ORDER BY a.average_rating DESC, a.review_count DESC, a.id LIMIT max_results;
   END IF;
 END
 $$;

@@ -194,6 +194,11 @@ BEGIN
      AND NEW.payment_status = 'SUCCEEDED' AND OLD.payment_status <> 'SUCCEEDED' THEN
     NEW.refund_amount := NEW.total_amount;
   END IF;
+  -- payment REFUNDED means the provider gave the whole charge back (the
+  -- Stripe webhook applies only full refunds)
+  IF NEW.payment_status = 'REFUNDED' AND OLD.payment_status <> 'REFUNDED' THEN
+    NEW.refund_amount := NEW.total_amount;
+  END IF;
   IF NEW.status IS DISTINCT FROM OLD.status THEN
     IF NEW.status = 'CONFIRMED' AND NEW.confirmed_at IS NULL THEN
       NEW.confirmed_at := pg_catalog.now();
@@ -207,7 +212,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION activity_bookings_stamp() IS
-  'Trigger function: stamps confirmed_at, completed_at or cancelled_at when a booking''s status moves there and the writer did not set it; keeps a CANCELLED or REFUNDED booking from returning to PENDING or CONFIRMED, and makes a payment that succeeds after the cancellation refundable in full.';
+  'Trigger function: stamps confirmed_at, completed_at or cancelled_at when a booking''s status moves there and the writer did not set it; keeps a CANCELLED or REFUNDED booking from returning to PENDING or CONFIRMED, makes a payment that succeeds after the cancellation refundable in full, and sets refund_amount to the whole amount when the payment becomes REFUNDED.';
 CREATE TRIGGER activity_bookings_stamp BEFORE UPDATE OF status, payment_status ON activity_bookings
   FOR EACH ROW EXECUTE FUNCTION activity_bookings_stamp();
 COMMENT ON TRIGGER activity_bookings_stamp ON activity_bookings IS

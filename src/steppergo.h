@@ -32,6 +32,9 @@ extern char *sg_audit_key;
 extern void sg_secrets_init(void);
 extern const char *sg_secret(const char *value, const char *name);
 
+/* Settings of the activities domain (src/activities/settings.c). */
+extern void sg_activities_init(void);
+
 /*
  * Per-domain initialisation (settings), called from _PG_init.  A domain that
  * defines settings adds its prototype here and its call in steppergo.c.

@@ -135,6 +135,54 @@ $$;
 COMMENT ON FUNCTION validate_cancellation_policy(jsonb) IS
   'CHECK helper for activities.cancellation_policy: {"tiers": [{"hoursBefore", "refundPercent"}], "description"?}; a cancellation at least hoursBefore hours before the start refunds refundPercent (the tier with the most hours that applies). Raises 22023 naming the field otherwise.';
 
+-- The cross-column rule of activities.group_pricing: every tier lies within
+-- the activity's min_participants..max_participants.
+CREATE FUNCTION activities_check_pricing(pricing jsonb, min_participants integer, max_participants integer)
+  RETURNS boolean
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  t jsonb;
+  i integer := 0;
+BEGIN
+  IF pricing IS NULL OR jsonb_typeof(pricing) <> 'array' THEN
+    RETURN true;   -- the shape is validate_group_pricing's business
+  END IF;
+  FOR t IN SELECT value FROM jsonb_array_elements(pricing) LOOP
+    IF (t ->> 'minParticipants')::numeric < min_participants OR (t ->> 'maxParticipants')::numeric > max_participants THEN
+      RAISE EXCEPTION USING ERRCODE = '22023',
+        MESSAGE = 'group_pricing tier lies outside the activity''s participants range',
+        DETAIL = format('group_pricing[%s] is %s..%s, the activity takes %s..%s participants', i,
+                        t ->> 'minParticipants', t ->> 'maxParticipants', min_participants, max_participants);
+    END IF;
+    i := i + 1;
+  END LOOP;
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION activities_check_pricing(jsonb, integer, integer) IS
+  'CHECK helper for activities: every group_pricing tier lies within min_participants..max_participants. Raises 22023 naming the tier otherwise.';
+
+-- updated_at of activities and owners moves only when something other than
+-- the aggregates kept by triggers changes: a new booking or review is not an
+-- edit of the listing, and a restore (which replays the aggregates) must not
+-- alter the rows it restores.
+CREATE FUNCTION touch_updated_at_except_aggregates() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path FROM CURRENT
+AS $$
+BEGIN
+  IF (to_jsonb(NEW) - TG_ARGV::text[] - 'updated_at' - 'geog') IS DISTINCT FROM
+     (to_jsonb(OLD) - TG_ARGV::text[] - 'updated_at' - 'geog') THEN
+    NEW.updated_at := pg_catalog.now();
+  END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION touch_updated_at_except_aggregates() IS
+  'Trigger function: sets updated_at to the transaction time on an UPDATE that changes a column other than the ones named as trigger arguments (the aggregates kept by triggers).';
+
 CREATE TABLE activity_owners (
   id                   uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
   user_id              uuid NOT NULL UNIQUE REFERENCES users (id) ON DELETE RESTRICT,
@@ -159,7 +207,9 @@ CREATE TABLE activity_owners (
   average_rating       numeric(3,2) NOT NULL DEFAULT 0 CHECK (average_rating BETWEEN 0 AND 5),
   created_at           timestamptz NOT NULL DEFAULT now(),
   updated_at           timestamptz NOT NULL DEFAULT now(),
-  rejection_reason     text CHECK (length(rejection_reason) <= 1000)
+  rejection_reason     text CHECK (length(rejection_reason) <= 1000),
+  review_count         integer NOT NULL DEFAULT 0,
+  rating_total         bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE activity_owners IS 'Businesses that sell tours and activities, one profile per user, verified by an admin before they can publish.';
 COMMENT ON COLUMN activity_owners.id IS 'Owner key (UUIDv7).';
@@ -184,9 +234,12 @@ COMMENT ON COLUMN activity_owners.total_revenue IS 'Revenue of the owner''s book
 COMMENT ON COLUMN activity_owners.average_rating IS 'Average rating over all reviews of the owner''s activities (0 while none); kept exact.';
 COMMENT ON COLUMN activity_owners.created_at IS 'When the profile was created.';
 COMMENT ON COLUMN activity_owners.updated_at IS 'When the profile was last changed (kept by trigger).';
-COMMENT ON COLUMN activity_owners.rejection_reason IS 'Why verification was refused.';
+COMMENT ON COLUMN activity_owners.rejection_reason IS 'Why verification was refused (or the owner suspended).';
+COMMENT ON COLUMN activity_owners.review_count IS 'Number of reviews of the owner''s activities; kept exact.';
+COMMENT ON COLUMN activity_owners.rating_total IS 'Sum of the ratings of the owner''s activities'' reviews (average_rating = rating_total / review_count, rounded to 2 places); kept exact.';
 CREATE TRIGGER activity_owners_touch BEFORE UPDATE ON activity_owners
-  FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+  FOR EACH ROW EXECUTE FUNCTION touch_updated_at_except_aggregates(
+    'total_activities', 'total_bookings', 'total_revenue', 'average_rating', 'review_count', 'rating_total');
 SELECT pg_catalog.pg_extension_config_dump('activity_owners', '');
 
 CREATE TABLE activities (
@@ -225,7 +278,10 @@ CREATE TABLE activities (
   timezone               text NOT NULL DEFAULT 'Asia/Almaty' CHECK (is_valid_timezone(timezone)),
   min_notice_hours       integer NOT NULL DEFAULT 2 CHECK (min_notice_hours BETWEEN 0 AND 720),
   geog                   geography(Point, 4326) GENERATED ALWAYS AS (geog_point(latitude, longitude)) STORED,
-  CONSTRAINT activities_participants CHECK (max_participants >= min_participants),
+  rating_total           bigint NOT NULL DEFAULT 0,
+  -- the participants range, and the group tiers inside it (22023 naming the tier)
+  CONSTRAINT activities_participants CHECK (max_participants >= min_participants
+                                            AND activities_check_pricing(group_pricing, min_participants, max_participants)),
   CONSTRAINT activities_position CHECK ((latitude IS NULL) = (longitude IS NULL))
 );
 COMMENT ON TABLE activities IS 'Tours, excursions and attractions listed by verified owners: pricing, capacity, schedule rules and cancellation policy.';
@@ -263,12 +319,15 @@ COMMENT ON COLUMN activities.updated_at IS 'When the listing was last changed (k
 COMMENT ON COLUMN activities.timezone IS 'IANA zone of the activity''s local times (default Asia/Almaty).';
 COMMENT ON COLUMN activities.min_notice_hours IS 'Hours before a slot''s start after which it can no longer be booked.';
 COMMENT ON COLUMN activities.geog IS 'The meeting point as a PostGIS geography (generated), GiST-indexed for distance search.';
+COMMENT ON COLUMN activities.rating_total IS 'Sum of the reviews'' ratings (average_rating = rating_total / review_count, rounded to 2 places); kept exact.';
+COMMENT ON CONSTRAINT activities_participants ON activities IS 'max_participants >= min_participants (23514), and every group_pricing tier lies within min_participants..max_participants (22023 naming the tier).';
 CREATE INDEX activities_status_published_idx ON activities (status, published_at);
 CREATE INDEX activities_city_category_idx ON activities (city, category);
 CREATE INDEX activities_owner_idx ON activities (owner_id);
 CREATE INDEX activities_geog_idx ON activities USING gist (geog);
 CREATE TRIGGER activities_touch BEFORE UPDATE ON activities
-  FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+  FOR EACH ROW EXECUTE FUNCTION touch_updated_at_except_aggregates(
+    'total_bookings', 'total_revenue', 'average_rating', 'review_count', 'rating_total');
 SELECT pg_catalog.pg_extension_config_dump('activities', '');
 
 CREATE TABLE activity_photos (
@@ -298,7 +357,7 @@ COMMENT ON COLUMN activity_photos.size IS 'Size in bytes.';
 COMMENT ON COLUMN activity_photos.format IS 'Image format (jpg, png, webp).';
 COMMENT ON COLUMN activity_photos.caption IS 'Caption shown under the photo.';
 COMMENT ON COLUMN activity_photos."order" IS 'Position in the gallery, ascending.';
-COMMENT ON COLUMN activity_photos.is_cover IS 'True for the activity''s cover photo; at most one per activity.';
+COMMENT ON COLUMN activity_photos.is_cover IS 'True for the activity''s cover photo: at most one per activity (unique index); the first photo of an activity becomes it and a deleted cover passes to the next photo (triggers).';
 COMMENT ON COLUMN activity_photos.created_at IS 'When the photo was added.';
 CREATE INDEX activity_photos_activity_idx ON activity_photos (activity_id, "order");
 CREATE UNIQUE INDEX activity_photos_one_cover ON activity_photos (activity_id) WHERE is_cover;
@@ -390,6 +449,8 @@ COMMENT ON COLUMN activity_bookings.cancellation_policy IS 'The activity''s canc
 CREATE INDEX activity_bookings_scheduled_date_idx ON activity_bookings (scheduled_date);
 CREATE INDEX activity_bookings_slot_idx ON activity_bookings (activity_id, scheduled_date, scheduled_time);
 CREATE INDEX activity_bookings_passenger_idx ON activity_bookings (passenger_id, created_at);
+CREATE INDEX activity_bookings_pending_idx ON activity_bookings (created_at) WHERE status = 'PENDING';
+CREATE INDEX activity_bookings_payment_idx ON activity_bookings (payment_id) WHERE payment_id IS NOT NULL;
 CREATE TRIGGER activity_bookings_touch BEFORE UPDATE ON activity_bookings
   FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 SELECT pg_catalog.pg_extension_config_dump('activity_bookings', '');

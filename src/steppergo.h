@@ -36,5 +36,7 @@ extern const char *sg_secret(const char *value, const char *name);
  * Per-domain initialisation (settings), called from _PG_init.  A domain that
  * defines settings adds its prototype here and its call in steppergo.c.
  */
+extern bool sg_payouts_net_cash_commission;
+extern void sg_payouts_init(void);
 
 #endif							/* STEPPERGO_H */

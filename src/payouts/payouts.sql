@@ -470,7 +470,7 @@ BEGIN
     ) s
    WHERE t.driver_id = driver_statement.driver_id
      AND b.status = 'COMPLETED'
-     AND t.completed_at >= period_start AND t.completed_at < period_end
+     AND t.completed_at >= driver_statement.period_start AND t.completed_at < driver_statement.period_end
    ORDER BY t.completed_at, b.id;
 END
 $$;

@@ -140,16 +140,18 @@ SELECT pg_catalog.pg_extension_config_dump('driver_commissions', '');
 -- payout_released_bookings: what a FAILED or CANCELLED payout had settled
 -- ---------------------------------------------------------------------------
 CREATE TABLE payout_released_bookings (
+  id             uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
   payout_id      uuid NOT NULL REFERENCES payouts (id) ON DELETE CASCADE,
   booking_id     uuid NOT NULL REFERENCES bookings (id) ON DELETE RESTRICT,
   platform_rate  numeric(5,4) NOT NULL,
   platform_fee   numeric(14,2) NOT NULL,
   driver_amount  numeric(14,2) NOT NULL,
   released_at    timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (payout_id, booking_id)
+  CONSTRAINT payout_released_bookings_once UNIQUE (payout_id, booking_id)
 );
 COMMENT ON TABLE payout_released_bookings IS 'The bookings a payout had settled when it FAILED or was CANCELLED, with the split it had used: the bookings themselves are released for the next batch, this keeps the failed payout''s books checkable (reconcile_payouts).';
-COMMENT ON COLUMN payout_released_bookings.payout_id IS 'The FAILED or CANCELLED payout.';
+COMMENT ON COLUMN payout_released_bookings.id IS 'Row key (UUIDv7).';
+COMMENT ON COLUMN payout_released_bookings.payout_id IS 'The FAILED or CANCELLED payout; a booking appears once per payout.';
 COMMENT ON COLUMN payout_released_bookings.booking_id IS 'A booking it had settled.';
 COMMENT ON COLUMN payout_released_bookings.platform_rate IS 'The rate the booking had been split with.';
 COMMENT ON COLUMN payout_released_bookings.platform_fee IS 'The platform''s share the payout had used.';

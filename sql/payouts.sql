@@ -343,7 +343,7 @@ SELECT count(*) AS violations_after_rollback FROM my_reconcile WHERE invariant <
 
 -- the job: daily at 02:00 in Almaty = 21:00 UTC
 SELECT name, schedule, command FROM job_definitions WHERE name = 'steppergo_payout_batch';
-SELECT signature, audience FROM api_functions
+SELECT split_part(signature, '(', 1) AS function, audience FROM api_functions
  WHERE signature ~ '^(run_payout_batch|reconcile_payouts|driver_statement|mark_payout|cancel_payout|record_commission|payout_split)'
  ORDER BY signature;
 

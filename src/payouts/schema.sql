@@ -100,7 +100,7 @@ CREATE TABLE driver_commissions (
   currency       text NOT NULL REFERENCES currencies (code),
   gross          numeric(14,2) NOT NULL CHECK (gross >= 0),
   platform_rate  numeric(5,4) NOT NULL CHECK (platform_rate BETWEEN 0 AND 1),
-  amount         numeric(14,2) NOT NULL CHECK (amount >= 0 AND amount <= gross),
+  amount         numeric(14,2) NOT NULL CHECK (amount >= 0),
   status         text NOT NULL DEFAULT 'OWED' CHECK (status IN ('OWED', 'NETTED', 'PAID')),
   payout_id      uuid REFERENCES payouts (id) ON DELETE RESTRICT,
   reference      text CHECK (length(reference) <= 200),
@@ -108,6 +108,7 @@ CREATE TABLE driver_commissions (
   netted_at      timestamptz,
   paid_at        timestamptz,
   updated_at     timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT driver_commissions_within_gross CHECK (amount <= gross),
   CONSTRAINT driver_commissions_netted CHECK ((status = 'NETTED') = (payout_id IS NOT NULL)
                                               AND (status = 'NETTED') = (netted_at IS NOT NULL)),
   CONSTRAINT driver_commissions_paid CHECK ((status = 'PAID') = (paid_at IS NOT NULL))

@@ -33,6 +33,7 @@ _PG_init(void)
 	sg_drivers_init();
 	sg_admin_init();
 	sg_dispatch_init();
+	sg_payouts_init();
 
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

@@ -44,5 +44,7 @@ extern void sg_identity_init(void);
 extern void sg_drivers_init(void);
 extern void sg_admin_init(void);
 extern void sg_dispatch_init(void);
+extern bool sg_payouts_net_cash_commission;
+extern void sg_payouts_init(void);
 
 #endif							/* STEPPERGO_H */

@@ -25,6 +25,7 @@
 #include "utils/numeric.h"
 
 PG_FUNCTION_INFO_V1(sg_payout_split);
+PG_FUNCTION_INFO_V1(sg_payout_fee);
 
 static void
 check_finite(Numeric n, const char *what)
@@ -43,6 +44,78 @@ cmp(Numeric a, Numeric b)
 											 NumericGetDatum(b)));
 }
 
+static char *
+num_text(Numeric n)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
+}
+
+/* sign of a finite numeric: -1, 0 or 1 */
+static int
+sign_of(Numeric n)
+{
+	Numeric		s = DatumGetNumeric(DirectFunctionCall1(numeric_sign,
+														NumericGetDatum(n)));
+
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(s)));
+}
+
+/*
+ * Does gross have no more decimals than the minor unit?  The display scale
+ * answers most calls without arithmetic (numeric(14,2) values carry scale 2);
+ * a larger scale may still hold a payable value (1.230), so then compare
+ * with the rounded value.
+ */
+static bool
+payable(Numeric gross, int32 minor_unit)
+{
+	int32		scale = DatumGetInt32(DirectFunctionCall1(numeric_scale,
+														  NumericGetDatum(gross)));
+
+	if (scale <= minor_unit)
+		return true;
+	return cmp(gross, DatumGetNumeric(DirectFunctionCall2(numeric_round,
+														  NumericGetDatum(gross),
+														  Int32GetDatum(minor_unit)))) == 0;
+}
+
+/*
+ * Checks shared by both entry points; raises 22023 for a negative, NaN or
+ * infinite gross, a rate outside [0, 1] or a minor unit outside [0, 4].
+ */
+static void
+check_split_args(Numeric gross, Numeric rate, int32 minor_unit)
+{
+	check_finite(gross, "gross");
+	check_finite(rate, "platform_rate");
+	if (sign_of(gross) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gross must not be negative"),
+				 errdetail("gross is %s.", num_text(gross))));
+	if (sign_of(rate) < 0 || cmp(rate, int64_to_numeric(1)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("platform_rate must be between 0 and 1"),
+				 errdetail("platform_rate is %s.", num_text(rate))));
+	if (minor_unit < 0 || minor_unit > 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("minor_unit must be between 0 and 4"),
+				 errdetail("minor_unit is %d.", minor_unit)));
+}
+
+/* round(gross * rate, minor_unit): halves away from zero */
+static Datum
+compute_fee(Numeric gross, Numeric rate, int32 minor_unit)
+{
+	return DirectFunctionCall2(numeric_round,
+							   DirectFunctionCall2(numeric_mul,
+												   NumericGetDatum(gross),
+												   NumericGetDatum(rate)),
+							   Int32GetDatum(minor_unit));
+}
+
 /*
  * payout_split(gross numeric, platform_rate numeric DEFAULT 0.15,
  *				minor_unit integer DEFAULT 2)
@@ -56,8 +129,6 @@ sg_payout_split(PG_FUNCTION_ARGS)
 	Numeric		gross;
 	Numeric		rate;
 	int32		minor_unit;
-	Numeric		zero = int64_to_numeric(0);
-	Numeric		one = int64_to_numeric(1);
 	Datum		fee;
 	Datum		driver;
 	ReturnSetInfo *rsinfo;
@@ -81,42 +152,16 @@ sg_payout_split(PG_FUNCTION_ARGS)
 	rate = PG_GETARG_NUMERIC(1);
 	minor_unit = PG_GETARG_INT32(2);
 
-	check_finite(gross, "gross");
-	check_finite(rate, "platform_rate");
-	if (cmp(gross, zero) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gross must not be negative"),
-				 errdetail("gross is %s.",
-						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(gross))))));
-	if (cmp(rate, zero) < 0 || cmp(rate, one) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("platform_rate must be between 0 and 1"),
-				 errdetail("platform_rate is %s.",
-						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(rate))))));
-	if (minor_unit < 0 || minor_unit > 4)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("minor_unit must be between 0 and 4"),
-				 errdetail("minor_unit is %d.", minor_unit)));
+	check_split_args(gross, rate, minor_unit);
 
 	/* amounts finer than the minor unit cannot be paid out */
-	if (cmp(gross, DatumGetNumeric(DirectFunctionCall2(numeric_round,
-													   NumericGetDatum(gross),
-													   Int32GetDatum(minor_unit)))) != 0)
+	if (!payable(gross, minor_unit))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gross has more decimals than the currency's minor unit"),
-				 errdetail("gross is %s, minor unit %d.",
-						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(gross))),
-						   minor_unit)));
+				 errdetail("gross is %s, minor unit %d.", num_text(gross), minor_unit)));
 
-	fee = DirectFunctionCall2(numeric_round,
-							  DirectFunctionCall2(numeric_mul,
-												  NumericGetDatum(gross),
-												  NumericGetDatum(rate)),
-							  Int32GetDatum(minor_unit));
+	fee = compute_fee(gross, rate, minor_unit);
 	driver = DirectFunctionCall2(numeric_sub, NumericGetDatum(gross), fee);
 
 	/* one row, returned in materialize mode */
@@ -126,4 +171,27 @@ sg_payout_split(PG_FUNCTION_ARGS)
 	values[1] = fee;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
+}
+
+/*
+ * payout_fee(gross numeric, platform_rate numeric, minor_unit integer)
+ *	  RETURNS numeric
+ *
+ * The platform's fee of one booking, the same arithmetic as payout_split
+ * without the set-returning machinery: the batch calls it once per booking.
+ * STRICT.  Returns NULL (instead of raising) when gross has more decimals
+ * than the minor unit, so that one unpayable booking never blocks a whole
+ * batch: the batch leaves it unsettled and reconcile_payouts() reports it.
+ */
+Datum
+sg_payout_fee(PG_FUNCTION_ARGS)
+{
+	Numeric		gross = PG_GETARG_NUMERIC(0);
+	Numeric		rate = PG_GETARG_NUMERIC(1);
+	int32		minor_unit = PG_GETARG_INT32(2);
+
+	check_split_args(gross, rate, minor_unit);
+	if (!payable(gross, minor_unit))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(compute_fee(gross, rate, minor_unit));
 }

@@ -261,29 +261,29 @@ SELECT t.driver_id, t.id, 3 + (t.n % 3), (ARRAY['Great ride to the mountains','O
 ON CONFLICT DO NOTHING;
 
 -- ----------------------------------------------------------------- payouts
--- every other completed trip was paid out already; the rest wait for the
--- next run_payout_batch
-CREATE TEMP TABLE demo_settled_trips AS
-SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k FROM demo_trip_ids WHERE status = 'COMPLETED') s
- WHERE k % 2 = 1;
-INSERT INTO steppergo.payouts (driver_id, amount, currency, status, payout_method, payout_provider, stripe_transfer_id,
-                               provider_metadata, period_start, period_end, trips_count, bookings_count, tenant_id,
-                               metadata, processed_at)
-SELECT x.driver_id, x.amount, 'KZT', 'PAID', 'bank_transfer', 'stripe', 'tr_demo_' || replace(x.driver_id::text, '-', ''),
-       '{"batch":"demo"}', date_trunc('day', now()) - interval '60 days', date_trunc('day', now()) - interval '10 days',
-       x.trips, x.bookings, NULL, '{}', now() - interval '9 days'
-  FROM (SELECT t.driver_id, sum(b.total_amount - round(b.total_amount * 0.15, 2)) AS amount,
-               count(DISTINCT t.id) AS trips, count(*) AS bookings
-          FROM demo_trip_ids t JOIN steppergo.bookings b ON b.trip_id = t.id
-         WHERE t.status = 'COMPLETED' AND b.status = 'COMPLETED' AND b.payment_method_type = 'ONLINE'
-           AND t.driver_id IS NOT NULL AND t.id IN (SELECT id FROM demo_settled_trips)
-         GROUP BY t.driver_id) x;
-UPDATE steppergo.bookings b
-   SET payout_id = p.id, payout_settled = true, settled_at = p.processed_at
-  FROM steppergo.trips t, steppergo.payouts p
- WHERE b.trip_id = t.id AND p.driver_id = t.driver_id AND p.stripe_transfer_id LIKE 'tr_demo_%'
-   AND t.status = 'COMPLETED' AND b.status = 'COMPLETED' AND b.payment_method_type = 'ONLINE'
-   AND t.id IN (SELECT id FROM demo_settled_trips);
+-- Payouts go through the payouts domain's own functions, so the books
+-- balance (reconcile_payouts() is empty).  A completed trip finished three
+-- hours after departure (only where the trips section left completed_at
+-- empty).  An earlier batch paid the older half of the completed trips (at
+-- least one with an online fare): the payouts were sent and paid, but one
+-- transfer bounced (FAILED: its bookings were released); today's batch pays
+-- the rest, that one included, and records the commission drivers owe on
+-- cash fares.
+UPDATE steppergo.trips SET completed_at = departure_time + interval '3 hours'
+ WHERE status = 'COMPLETED' AND completed_at IS NULL;
+SELECT steppergo.run_payout_batch(greatest(
+         (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY completed_at) FROM steppergo.trips WHERE status = 'COMPLETED'),
+         (SELECT min(t.completed_at) FROM steppergo.trips t JOIN steppergo.bookings b ON b.trip_id = t.id
+           WHERE b.status = 'COMPLETED' AND b.payment_method_type = 'ONLINE' AND t.driver_id IS NOT NULL))
+       + interval '1 second') AS demo_earlier_batch;
+SELECT count(steppergo.mark_payout_processing(id, 'stripe', 'bank_transfer', 'tr_demo_' || replace(id::text, '-', '')))
+  FROM steppergo.payouts WHERE status = 'PENDING';
+SELECT count(steppergo.mark_payout_failed(id, 'bank account closed'))
+  FROM (SELECT id FROM steppergo.payouts WHERE status = 'PROCESSING' ORDER BY id LIMIT 1) p;
+SELECT count(steppergo.mark_payout_paid(id)) FROM steppergo.payouts WHERE status = 'PROCESSING';
+SELECT steppergo.run_payout_batch() AS demo_payouts_today;
+-- total_earnings is the sum of PAID payouts (mark_payout_paid keeps it so
+-- from here on; this sets the start)
 UPDATE steppergo.drivers d
    SET total_earnings = coalesce((SELECT sum(amount) FROM steppergo.payouts p WHERE p.driver_id = d.id AND p.status = 'PAID'), 0);
 

@@ -1,0 +1,22 @@
+-- Bare baseline of run_payout_batch on the same data: one INSERT ... SELECT
+-- ... GROUP BY into payouts (sum of driver shares by the tenant's rate,
+-- counts, period) and one UPDATE ... FROM settling the bookings; rolled back.
+BEGIN;
+INSERT INTO steppergo.payouts (driver_id, amount, currency, status, period_start, period_end, trips_count,
+                               bookings_count, tenant_id)
+SELECT t.driver_id, sum(b.total_amount - round(b.total_amount * coalesce(tn.platform_rate, 0.15), 2)), b.currency,
+       'PENDING', min(t.completed_at), now(), count(DISTINCT t.id), count(*), t.tenant_id
+  FROM steppergo.bookings b
+  JOIN steppergo.trips t ON t.id = b.trip_id
+  LEFT JOIN steppergo.tenants tn ON tn.id = t.tenant_id
+ WHERE b.status = 'COMPLETED' AND b.payment_method_type = 'ONLINE' AND NOT b.payout_settled
+   AND t.completed_at < now() AND t.driver_id IS NOT NULL
+ GROUP BY t.driver_id, t.tenant_id, b.currency;
+UPDATE steppergo.bookings b
+   SET payout_id = p.id, payout_settled = true, settled_at = now()
+  FROM steppergo.trips t, steppergo.payouts p
+ WHERE b.trip_id = t.id AND p.driver_id = t.driver_id AND p.currency = b.currency
+   AND p.tenant_id IS NOT DISTINCT FROM t.tenant_id AND p.created_at = now() AND p.status = 'PENDING'
+   AND b.status = 'COMPLETED' AND b.payment_method_type = 'ONLINE' AND NOT b.payout_settled
+   AND t.completed_at < now() AND t.driver_id IS NOT NULL;
+ROLLBACK;

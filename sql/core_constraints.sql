@@ -95,6 +95,18 @@ WITH p AS (INSERT INTO steppergo.payouts (driver_id, amount, period_end, stripe_
 INSERT INTO fx SELECT 'payouts', id FROM p;
 WITH p AS (INSERT INTO steppergo.payouts (driver_id, amount, period_end, stripe_transfer_id) VALUES (pg_temp.fx('drivers'), 4250, now(), 'tr_core_2') RETURNING id)
 INSERT INTO fx SELECT 'payout2', id FROM p;
+WITH c AS (INSERT INTO steppergo.driver_commissions (driver_id, booking_id, trip_id, currency, gross, platform_rate, amount)
+           VALUES (pg_temp.fx('drivers'), pg_temp.fx('bookings'), pg_temp.fx('trips'), 'KZT', 5000, 0.15, 750) RETURNING id)
+INSERT INTO fx SELECT 'driver_commissions', id FROM c;
+WITH c AS (INSERT INTO steppergo.driver_commissions (driver_id, booking_id, trip_id, currency, gross, platform_rate, amount)
+           VALUES (pg_temp.fx('drivers'), pg_temp.fx('booking2'), pg_temp.fx('trip2'), 'KZT', 5000, 0.15, 750) RETURNING id)
+INSERT INTO fx SELECT 'commission2', id FROM c;
+WITH r AS (INSERT INTO steppergo.payout_released_bookings (payout_id, booking_id, platform_rate, platform_fee, driver_amount)
+           VALUES (pg_temp.fx('payouts'), pg_temp.fx('bookings'), 0.15, 750, 4250) RETURNING id)
+INSERT INTO fx SELECT 'payout_released_bookings', id FROM r;
+WITH r AS (INSERT INTO steppergo.payout_released_bookings (payout_id, booking_id, platform_rate, platform_fee, driver_amount)
+           VALUES (pg_temp.fx('payouts'), pg_temp.fx('booking2'), 0.15, 750, 4250) RETURNING id)
+INSERT INTO fx SELECT 'released2', id FROM r;
 -- a domain may create the conversation of a new trip itself
 INSERT INTO steppergo.conversations (trip_id) VALUES (pg_temp.fx('trips')), (pg_temp.fx('trip2')) ON CONFLICT (trip_id) DO NOTHING;
 INSERT INTO fx SELECT 'conversations', id FROM steppergo.conversations WHERE trip_id = pg_temp.fx('trips');
@@ -210,7 +222,8 @@ SELECT pg_temp.run_case(c.relname,
   FROM pg_constraint k JOIN tables_under_test c ON c.oid = k.conrelid
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
  WHERE k.contype = 'f' AND k.conparentid = 0
-   AND k.conname <> 'trips_offered_to_driver_id_fkey'   -- needs a deadline too: a case below
+   AND k.conname NOT IN ('trips_offered_to_driver_id_fkey',      -- needs a deadline too: a case below
+                         'driver_commissions_payout_id_fkey')   -- only with status NETTED: a case below
  ORDER BY c.relname, k.conname \g /dev/null
 
 -- length limits: one character (or byte) too many, or a blank text where a
@@ -351,6 +364,18 @@ INSERT INTO cases VALUES
   ('payouts', 'period_start = period_end + interval ''1 day''', '23514', NULL),
   ('payouts', 'stripe_transfer_id = ''tr core''', '23514', NULL),
   ('payouts', 'stripe_transfer_id = ''tr_core_2''', '23505', NULL),
+  ('payouts', 'commission_netted = -1', '23514', NULL),
+  ('bookings', 'platform_rate = 0.15, platform_fee = 750, driver_amount = 4000', '23514', NULL),
+  ('driver_commissions', 'gross = -1', '23514', NULL),
+  ('driver_commissions', 'platform_rate = 1.5', '23514', NULL),
+  ('driver_commissions', 'amount = 6000', '23514', NULL),
+  ('driver_commissions', 'amount = -1', '23514', NULL),
+  ('driver_commissions', 'status = ''NETTED'', netted_at = now(), payout_id = ''00000000-0000-7000-8000-000000000000''', '23503', NULL),
+  ('driver_commissions', 'status = ''LOST''', '23514', NULL),
+  ('driver_commissions', 'status = ''NETTED''', '23514', NULL),
+  ('driver_commissions', 'status = ''PAID''', '23514', NULL),
+  ('driver_commissions', 'booking_id = pg_temp.fx(''booking2'')', '23505', NULL),
+  ('payout_released_bookings', 'booking_id = pg_temp.fx(''booking2'')', '23505', NULL),
   -- messaging
   ('conversations', 'trip_id = pg_temp.fx(''trip2'')', '23505', NULL),
   ('conversation_participants', 'unread_count = -1', '23514', NULL),

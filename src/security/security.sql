@@ -164,6 +164,14 @@ CREATE POLICY payments_read ON payments FOR SELECT
 CREATE POLICY payouts_read ON payouts FOR SELECT
   USING (driver_id = (SELECT current_driver_id()) OR (SELECT is_admin()));
 CREATE POLICY payouts_tenant ON payouts AS RESTRICTIVE FOR SELECT USING (tenant_visible(tenant_id));
+-- the cash commission a driver owes, and the bookings a failed payout released
+CREATE POLICY driver_commissions_read ON driver_commissions FOR SELECT
+  USING (driver_id = (SELECT current_driver_id()) OR (SELECT is_admin()));
+CREATE POLICY driver_commissions_tenant ON driver_commissions AS RESTRICTIVE FOR SELECT USING (tenant_visible(tenant_id));
+CREATE POLICY payout_released_bookings_read ON payout_released_bookings FOR SELECT
+  USING ((SELECT is_admin())
+         OR EXISTS (SELECT 1 FROM payouts p WHERE p.id = payout_released_bookings.payout_id
+                       AND p.driver_id = (SELECT current_driver_id())));
 
 -- conversations: participants who have not left; admins
 CREATE POLICY conversations_read ON conversations FOR SELECT
@@ -247,6 +255,8 @@ INSERT INTO api_tables (table_name, audience, columns) VALUES
                                       'payment_method', 'last4', 'error_message', 'created_at', 'succeeded_at', 'failed_at',
                                       'updated_at', 'refund_requested_at', 'refunded_at']),
   ('payouts', 'authenticated', NULL),
+  ('driver_commissions', 'authenticated', NULL),
+  ('payout_released_bookings', 'authenticated', NULL),
   ('conversations', 'authenticated', NULL),
   ('conversation_participants', 'authenticated', NULL),
   ('messages', 'authenticated', NULL),

@@ -27,6 +27,7 @@ _PG_init(void)
 
 	sg_secrets_init();
 	/* domains' settings: one call per domain, in build order */
+	sg_messaging_init();
 
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

@@ -36,5 +36,6 @@ extern const char *sg_secret(const char *value, const char *name);
  * Per-domain initialisation (settings), called from _PG_init.  A domain that
  * defines settings adds its prototype here and its call in steppergo.c.
  */
+extern void sg_messaging_init(void);
 
 #endif							/* STEPPERGO_H */

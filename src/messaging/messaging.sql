@@ -543,9 +543,9 @@ BEGIN
     SELECT d.user_id, u.name INTO new_user, new_name FROM drivers d JOIN users u ON u.id = d.user_id
      WHERE d.id = NEW.driver_id;
     IF OLD.driver_id IS NOT NULL THEN
-      PERFORM chat_sync_member(NEW.id, old_user);
       PERFORM chat_post_system(NEW.id, 'The driver is no longer assigned to this trip',
                                jsonb_build_object('event', 'driver_unassigned', 'driver_id', OLD.driver_id));
+      PERFORM chat_sync_member(NEW.id, old_user);
     END IF;
     IF NEW.driver_id IS NOT NULL THEN
       PERFORM chat_sync_member(NEW.id, new_user);
@@ -574,7 +574,7 @@ BEGIN
   IF TG_OP = 'UPDATE' AND OLD.user_id IS DISTINCT FROM NEW.user_id THEN
     PERFORM chat_sync_member(OLD.trip_id, OLD.user_id);
   END IF;
-  PERFORM chat_sync_member(NEW.trip_id, NEW.user_id);
+  -- the cancellation is told while the passenger is still in, so they see it
   IF TG_OP = 'UPDATE' AND OLD.status IN ('CONFIRMED', 'COMPLETED') AND NEW.status IN ('CANCELLED', 'REFUNDED') THEN
     SELECT u.name INTO who FROM users u WHERE u.id = NEW.user_id;
     PERFORM chat_post_system(NEW.trip_id,
@@ -582,6 +582,7 @@ BEGIN
              CASE WHEN NEW.seats_booked = 1 THEN 'seat' ELSE 'seats' END),
       jsonb_build_object('event', 'booking_cancelled', 'booking_id', NEW.id, 'seats', NEW.seats_booked));
   END IF;
+  PERFORM chat_sync_member(NEW.trip_id, NEW.user_id);
   RETURN NULL;
 END
 $$;

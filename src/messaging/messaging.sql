@@ -359,6 +359,13 @@ $$;
 COMMENT ON FUNCTION chat_validate(message_type, text, jsonb, uuid) IS
   'Internal: per-type validation of a message (22023 naming the problem): TEXT 1..4000 characters, no metadata; LOCATION {"lat", "lng", "accuracy"?, "name"?} with valid coordinates; IMAGE and FILE {"file_upload_id"} of a non-deleted upload of the sender (IMAGE: an image/* upload; PT404 unknown, 42501 another user''s), caption at most 1000 characters; SYSTEM refused (42501). Returns the metadata to store (attachments get mime_type, size_bytes and name of the upload).';
 
+CREATE FUNCTION chat_triggers_active() RETURNS boolean
+  LANGUAGE sql STABLE
+  SET search_path FROM CURRENT
+  RETURN pg_catalog.current_setting('check_function_bodies') <> 'off';
+COMMENT ON FUNCTION chat_triggers_active() IS
+  'Internal: false while pg_restore (or a pg_dump script) loads data: those always run with check_function_bodies = off, and the dump already holds the conversations, participants, messages and notifications the messaging triggers once made, so the triggers stand aside instead of making them twice.';
+
 -- ---------------------------------------------------------------------------
 -- Triggers on messages: unique sent_at, counters, NOTIFY, outbox
 -- ---------------------------------------------------------------------------
@@ -367,6 +374,9 @@ CREATE FUNCTION messages_sent_at_unique() RETURNS trigger
   SET search_path FROM CURRENT
 AS $$
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NEW;
+  END IF;
   WHILE EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = NEW.conversation_id AND m.sent_at = NEW.sent_at) LOOP
     NEW.sent_at := NEW.sent_at + interval '1 microsecond';
   END LOOP;
@@ -388,6 +398,9 @@ DECLARE
   trip trips;
   sender_name text;
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NULL;
+  END IF;
   IF NEW.is_hidden THEN
     RETURN NULL;
   END IF;
@@ -451,6 +464,9 @@ CREATE FUNCTION messages_after_change() RETURNS trigger
   SET search_path FROM CURRENT
 AS $$
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NULL;
+  END IF;
   IF OLD.is_hidden IS DISTINCT FROM NEW.is_hidden OR OLD.sent_at IS DISTINCT FROM NEW.sent_at
      OR OLD.sender_id IS DISTINCT FROM NEW.sender_id THEN
     PERFORM 1 FROM conversations c WHERE c.id = NEW.conversation_id FOR NO KEY UPDATE;
@@ -487,6 +503,9 @@ AS $$
 DECLARE
   cid uuid;
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NULL;
+  END IF;
   FOR cid IN SELECT DISTINCT o.conversation_id FROM old_rows o ORDER BY 1 LOOP
     PERFORM 1 FROM conversations c WHERE c.id = cid FOR NO KEY UPDATE;
     IF FOUND THEN
@@ -511,6 +530,9 @@ CREATE FUNCTION chat_trip_inserted() RETURNS trigger
   SET search_path FROM CURRENT
 AS $$
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NULL;
+  END IF;
   PERFORM chat_ensure_conversation(NEW.id);
   PERFORM chat_sync_member(NEW.id, NEW.organizer_id);
   IF NEW.driver_id IS NOT NULL THEN
@@ -534,6 +556,9 @@ DECLARE
   new_user uuid;
   new_name text;
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NULL;
+  END IF;
   IF OLD.organizer_id IS DISTINCT FROM NEW.organizer_id THEN
     PERFORM chat_sync_member(NEW.id, OLD.organizer_id);
     PERFORM chat_sync_member(NEW.id, NEW.organizer_id);
@@ -571,6 +596,9 @@ AS $$
 DECLARE
   who text;
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NULL;
+  END IF;
   IF TG_OP = 'UPDATE' AND OLD.user_id IS DISTINCT FROM NEW.user_id THEN
     PERFORM chat_sync_member(OLD.trip_id, OLD.user_id);
   END IF;
@@ -624,6 +652,9 @@ CREATE FUNCTION chat_trip_status_changed() RETURNS trigger
   SET search_path FROM CURRENT
 AS $$
 BEGIN
+  IF NOT chat_triggers_active() THEN
+    RETURN NULL;
+  END IF;
   -- offers come and go many times before a driver accepts; the assignment
   -- itself is announced by chat_trip_people_changed
   IF NEW.to_status = 'OFFERED' OR NEW.from_status = 'OFFERED'

@@ -3,6 +3,7 @@
 -- the conversation's organizer (membership check, hidden filter, keyset).
 \set n random(1, :nconv)
 \set k random(50 * :nconv, :nmsg)
+\set page 50
 SELECT * FROM steppergo.message_history((SELECT conversation_id FROM bench_conversations WHERE n = :n),
-                                        to_timestamp(:base + :k / 100.0), 50,
+                                        to_timestamp(:base + :k / 100.0), :page,
                                         (SELECT user_id FROM bench_conversations WHERE n = :n));

@@ -1033,85 +1033,9 @@ CREATE FUNCTION message_history(conversation_id uuid, before timestamptz DEFAULT
   RETURNS TABLE (id uuid, sender_id uuid, type message_type, content text, metadata jsonb, status message_status,
                  sent_at timestamptz, delivered_at timestamptz, read_at timestamptz, edited_at timestamptz,
                  is_reported boolean, is_hidden boolean)
-  LANGUAGE plpgsql STABLE SECURITY DEFINER
-  SET search_path FROM CURRENT
-AS $$
-DECLARE
-  raw text;
-  api regrole;
-  me uuid;
-  moderator boolean := false;
-  p conversation_participants;
-  upper_at timestamptz;
-BEGIN
-  -- the hot read path: the caller is resolved with as few helper calls as
-  -- possible (same rules as chat_actor and chat_is_moderator)
-  IF conversation_id IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'conversation_id must not be null';
-  END IF;
-  IF page_size IS NULL OR page_size NOT BETWEEN 1 AND 200 THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'page_size must be between 1 and 200';
-  END IF;
-  raw := pg_catalog.current_setting('request.jwt.claims', true);
-  IF raw IS NULL OR raw = '' OR raw = '{}' THEN
-    -- no claims: is_trusted_caller() spelled out (to_regrole is a cache
-    -- lookup where pg_roles is a query): trusted unless an API role
-    api := pg_catalog.to_regrole('steppergo_api');
-    IF api IS NOT NULL
-       AND pg_catalog.pg_has_role(CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user
-                                       ELSE pg_catalog.current_setting('role')::name END, api, 'MEMBER') THEN
-      RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'authentication required';
-    END IF;
-    me := NULL;
-  ELSE
-    me := current_user_id();
-  END IF;
-  IF me IS NULL THEN
-    IF raw IS NOT NULL AND raw NOT IN ('', '{}') AND NOT is_trusted_caller() THEN
-      RAISE EXCEPTION USING ERRCODE = 'PT401', MESSAGE = 'authentication required';
-    END IF;
-    -- a trusted caller acts for user_id, or reads as a moderator without one
-    me := user_id;
-    moderator := user_id IS NULL;
-  ELSIF current_app_role() IS NOT DISTINCT FROM 'ADMIN' THEN
-    -- an ADMIN acts for user_id, or reads as a moderator without one
-    moderator := user_id IS NULL;
-    me := coalesce(user_id, me);
-  ELSIF user_id IS NOT NULL AND user_id IS DISTINCT FROM me THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'not allowed to act for another user';
-  END IF;
-  IF moderator THEN
-    IF NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = message_history.conversation_id) THEN
-      RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'conversation not found';
-    END IF;
-    RETURN QUERY
-      SELECT m.id, m.sender_id, m.type, m.content, m.metadata, m.status, m.sent_at, m.delivered_at,
-             m.read_at, m.edited_at, m.is_reported, m.is_hidden
-        FROM messages m
-       WHERE m.conversation_id = message_history.conversation_id
-         AND m.sent_at < coalesce(before, 'infinity')
-       ORDER BY m.sent_at DESC
-       LIMIT page_size;
-    RETURN;
-  END IF;
-  SELECT * INTO p FROM conversation_participants cp
-   WHERE cp.conversation_id = message_history.conversation_id AND cp.user_id = me;
-  IF p.id IS NULL THEN
-    p := chat_participant(conversation_id, me);   -- raises PT404 or 42501
-  END IF;
-  -- one who left reads the history up to their leaving
-  upper_at := least(coalesce(before, 'infinity'), coalesce(p.left_at + interval '1 microsecond', 'infinity'));
-  RETURN QUERY
-    SELECT m.id, m.sender_id, m.type, m.content, m.metadata, m.status, m.sent_at, m.delivered_at,
-           m.read_at, m.edited_at, m.is_reported, false
-      FROM messages m
-     WHERE m.conversation_id = message_history.conversation_id
-       AND m.sent_at < upper_at
-       AND NOT m.is_hidden
-     ORDER BY m.sent_at DESC
-     LIMIT page_size;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'sg_messaging_history'
+  LANGUAGE C STABLE SECURITY DEFINER ROWS 50
+  SET search_path FROM CURRENT;
 COMMENT ON FUNCTION message_history(uuid, timestamptz, integer, uuid) IS
   'One page of a conversation''s history, newest first: at most page_size (1..200, default 50) messages sent before before (NULL: the newest); pass the sent_at of a page''s last row as before to get the next page (keyset on messages_conversation_sent_idx; sent_at is unique per conversation). Participants never get hidden messages, and one who left gets the history up to their leaving; an ADMIN or a trusted caller without user_id reads everything with is_hidden shown. 42501 non-participant, PT404 unknown conversation, 22023 bad page_size.';
 SELECT api_expose('message_history(uuid,timestamptz,integer,uuid)'::regprocedure, 'authenticated');

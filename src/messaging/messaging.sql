@@ -956,6 +956,11 @@ BEGIN
   IF length(reason) > 1000 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'reason is at most 1000 characters';
   END IF;
+  -- the conversation first, as senders and readers lock it (no deadlock
+  -- with a mark_read updating this message under the conversation's lock)
+  PERFORM 1 FROM conversations c
+   WHERE c.id = (SELECT x.conversation_id FROM messages x WHERE x.id = hide_message.message_id)
+     FOR NO KEY UPDATE;
   SELECT * INTO m FROM messages x WHERE x.id = hide_message.message_id FOR UPDATE;
   IF m.id IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'message not found';
@@ -987,6 +992,11 @@ BEGIN
   IF length(reason) > 1000 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'reason is at most 1000 characters';
   END IF;
+  -- the conversation first, as senders and readers lock it (no deadlock
+  -- with a mark_read updating this message under the conversation's lock)
+  PERFORM 1 FROM conversations c
+   WHERE c.id = (SELECT x.conversation_id FROM messages x WHERE x.id = unhide_message.message_id)
+     FOR NO KEY UPDATE;
   SELECT * INTO m FROM messages x WHERE x.id = unhide_message.message_id FOR UPDATE;
   IF m.id IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = 'message not found';

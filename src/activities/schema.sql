@@ -337,8 +337,8 @@ SELECT pg_catalog.pg_extension_config_dump('activity_booking_number_seq', '');
 CREATE TABLE activity_bookings (
   id                   uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
   booking_number       text NOT NULL UNIQUE
-                         DEFAULT 'ACT-' || to_char(now() AT TIME ZONE 'Asia/Almaty', 'YYYY') || '-'
-                                 || lpad(nextval('activity_booking_number_seq')::text, 6, '0')
+                         DEFAULT readable_number('ACT-' || to_char(now() AT TIME ZONE 'Asia/Almaty', 'YYYY') || '-',
+                                                 nextval('activity_booking_number_seq'))
                          CHECK (booking_number ~ '^ACT-[0-9]{4}-[0-9]{6,12}$'),
   activity_id          uuid NOT NULL REFERENCES activities (id) ON DELETE RESTRICT,
   passenger_id         uuid NOT NULL REFERENCES users (id) ON DELETE RESTRICT,

@@ -105,22 +105,26 @@ CREATE FUNCTION is_trusted_caller() RETURNS boolean
   LANGUAGE plpgsql STABLE PARALLEL SAFE
   SET search_path FROM CURRENT
 AS $$
+DECLARE
+  api boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'steppergo_api')
+                 AND pg_catalog.pg_has_role(invoking_role(), 'steppergo_api', 'MEMBER');
 BEGIN
-  -- A request carrying claims is never trusted: it speaks for one user.
+  -- The service role (setup_api_roles) is a trusted backend, token or not.
+  IF api AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'steppergo_service')
+     AND pg_catalog.pg_has_role(invoking_role(), 'steppergo_service', 'MEMBER') THEN
+    RETURN true;
+  END IF;
+  -- A request carrying claims is never trusted otherwise: it speaks for one user.
   IF current_claims() IS NOT NULL THEN
     RETURN false;
   END IF;
-  -- Members of steppergo_api (the PostgREST roles, see setup_api_roles)
-  -- without claims are anonymous, never trusted.
-  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'steppergo_api')
-     AND pg_catalog.pg_has_role(invoking_role(), 'steppergo_api', 'MEMBER') THEN
-    RETURN false;
-  END IF;
-  RETURN true;
+  -- Other members of steppergo_api (the PostgREST roles, see
+  -- setup_api_roles) without claims are anonymous, never trusted.
+  RETURN NOT api;
 END
 $$;
 COMMENT ON FUNCTION is_trusted_caller() IS
-  'True for a caller without JWT claims that is not an API role: a DBA in psql, a trusted backend, a pg_cron job. Such callers act for the platform and pass every per-user check.';
+  'True for a caller that acts for the platform: the service API role (trusted backends through PostgREST), or a caller without JWT claims that is not an API role (a DBA in psql, a backend connecting as its own role, a pg_cron job). Such callers pass every per-user check.';
 
 CREATE FUNCTION assert_acting_as(user_id uuid) RETURNS void
   LANGUAGE plpgsql STABLE PARALLEL SAFE

@@ -185,3 +185,9 @@ CREATE FUNCTION is_http_url(url text) RETURNS boolean
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN length(url) <= 2048 AND url ~ '^https?://[^[:space:]/?#]+[^[:space:]]*$';
 COMMENT ON FUNCTION is_http_url(text) IS 'True when the text is an http or https URL without white space, at most 2,048 characters.';
+
+CREATE FUNCTION readable_number(prefix text, n bigint, digits integer DEFAULT 6) RETURNS text
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  RETURN prefix || lpad(n::text, greatest(digits, length(n::text)), '0');
+COMMENT ON FUNCTION readable_number(text, bigint, integer) IS
+  'A human-readable number: the prefix and n zero-padded to at least the given digits, never truncated (DRV-000123, DRV-1000000).';

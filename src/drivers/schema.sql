@@ -43,7 +43,7 @@ CREATE TABLE drivers (
   id                     uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
   user_id                uuid NOT NULL UNIQUE REFERENCES users (id) ON DELETE RESTRICT,
   driver_id              text NOT NULL UNIQUE
-                           DEFAULT 'DRV-' || lpad(nextval('driver_number_seq')::text, 6, '0')
+                           DEFAULT readable_number('DRV-', nextval('driver_number_seq'))
                            CHECK (driver_id ~ '^[A-Z]{2,5}-[0-9]{6,12}$'),
   status                 driver_status NOT NULL DEFAULT 'PENDING',
   vehicle_type           text CHECK (length(vehicle_type) <= 50),

@@ -28,10 +28,12 @@ SELECT title, to_char(departure_time AT TIME ZONE timezone, 'YYYY-MM-DD HH24:MI'
  WHERE trip_type = 'SHARED' AND status IN ('PUBLISHED', 'OFFERED') AND available_seats > 0 AND departure_time > now()
  ORDER BY departure_time LIMIT 5;
 
-\echo '-- The 85/15 split of one completed trip''s bookings'
-SELECT b.total_amount AS gross, round(b.total_amount * 0.15, 2) AS platform_fee,
-       b.total_amount - round(b.total_amount * 0.15, 2) AS driver_amount, b.payment_method_type
-  FROM steppergo.bookings b WHERE b.status = 'COMPLETED' ORDER BY b.total_amount DESC LIMIT 3;
+\echo '-- The 85/15 split of the largest completed bookings: payout_split, exact numeric in C'
+SELECT b.total_amount AS gross, s.platform_fee, s.driver_amount, b.payment_method_type
+  FROM steppergo.bookings b
+  JOIN steppergo.trips t ON t.id = b.trip_id
+  CROSS JOIN LATERAL steppergo.payout_split(b.total_amount, steppergo.platform_rate(t.tenant_id)) s
+ WHERE b.status = 'COMPLETED' ORDER BY b.total_amount DESC, b.id LIMIT 3;
 
 \echo '-- Top activities by rating'
 SELECT a.title, a.category, a.price_per_person AS kzt_per_person,

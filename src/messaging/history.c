@@ -6,8 +6,9 @@
  * This is the hot read path of the chat (every screen that opens a
  * conversation calls it), so it avoids the interpreter: the caller is
  * resolved once, the membership is one index probe, and the page is one
- * backward range scan of messages_conversation_sent_idx, each through a
- * prepared plan kept for the life of the backend.  The rules are those of
+ * backward range scan of messages_conversation_sent_idx, in one statement
+ * prepared once per backend (the membership is checked apart only when the
+ * page comes back empty).  The rules are those of
  * the PL/pgSQL helpers (chat_actor, chat_is_moderator, chat_participant),
  * which it calls through SPI for everything off the common path (requests
  * with JWT claims, refusals), so the wording of errors stays in one place.
@@ -58,6 +59,7 @@ prepare_plans(void)
 {
 	Oid			t_uuid_uuid[2] = {UUIDOID, UUIDOID};
 	Oid			t_page[3] = {UUIDOID, TIMESTAMPTZOID, INT4OID};
+	Oid			t_page4[4] = {UUIDOID, TIMESTAMPTZOID, INT4OID, UUIDOID};
 
 	if (plan_member != NULL)
 		return;
@@ -65,13 +67,20 @@ prepare_plans(void)
 		"SELECT cp.left_at FROM steppergo.conversation_participants cp"
 		" WHERE cp.conversation_id = $1 AND cp.user_id = $2",
 		2, t_uuid_uuid);
+	/* membership and page in one statement: one executor run per call */
 	plan_page = prepare_kept(
 		"SELECT m.id, m.sender_id, m.type, m.content, m.metadata, m.status, m.sent_at,"
 		"       m.delivered_at, m.read_at, m.edited_at, m.is_reported, false"
-		"  FROM steppergo.messages m"
-		" WHERE m.conversation_id = $1 AND m.sent_at < $2 AND NOT m.is_hidden"
-		" ORDER BY m.sent_at DESC LIMIT $3",
-		3, t_page);
+		"  FROM steppergo.conversation_participants cp"
+		"  CROSS JOIN LATERAL ("
+		"    SELECT * FROM steppergo.messages m"
+		"     WHERE m.conversation_id = cp.conversation_id"
+		"       AND m.sent_at < LEAST($2, COALESCE(cp.left_at + interval '1 microsecond', 'infinity'))"
+		"       AND NOT m.is_hidden"
+		"     ORDER BY m.sent_at DESC LIMIT $3) m"
+		" WHERE cp.conversation_id = $1 AND cp.user_id = $4"
+		" ORDER BY m.sent_at DESC",
+		4, t_page4);
 	plan_page_all = prepare_kept(
 		"SELECT m.id, m.sender_id, m.type, m.content, m.metadata, m.status, m.sent_at,"
 		"       m.delivered_at, m.read_at, m.edited_at, m.is_reported, m.is_hidden"
@@ -93,26 +102,23 @@ prepare_plans(void)
 }
 
 /*
- * Whether a caller without JWT claims is trusted: is_trusted_caller() of
- * core, spelled out with a cache lookup of the role (not a query of
- * pg_roles): trusted unless the invoking role (the one SET ROLE chose, else
- * the session user; the outer user inside SECURITY DEFINER) is a member of
- * steppergo_api.
+ * The common case decided without a query: a caller without JWT claims that
+ * is no member of steppergo_api (a backend connecting as its own role, a
+ * DBA, a job) is trusted by core's is_trusted_caller().  "Member" as
+ * pg_has_role(..., 'MEMBER') means it, of the outer user (the role SET ROLE
+ * chose, else the session user; SECURITY DEFINER does not change it).
+ * Everything else asks core's helpers.
  */
 static bool
-trusted_without_claims(void)
+plainly_trusted(void)
 {
-	Oid			api = get_role_oid("steppergo_api", true);
+	const char *raw = GetConfigOption("request.jwt.claims", true, false);
+	Oid			api;
 
-	if (!OidIsValid(api))
-		return true;
-	return !is_member_of_role(GetOuterUserId(), api);
-}
-
-static bool
-claims_empty(const char *raw)
-{
-	return raw == NULL || raw[0] == '\0' || strcmp(raw, "{}") == 0;
+	if (!(raw == NULL || raw[0] == '\0' || strcmp(raw, "{}") == 0))
+		return false;
+	api = get_role_oid("steppergo_api", true);
+	return !OidIsValid(api) || !is_member_of_role(GetOuterUserId(), api);
 }
 
 Datum
@@ -124,7 +130,6 @@ sg_messaging_history(PG_FUNCTION_ARGS)
 	int32		page_size;
 	Datum		me = (Datum) 0;
 	bool		moderator = false;
-	const char *raw;
 	Datum		args[3];
 	int			ret;
 	uint64		i;
@@ -157,19 +162,11 @@ sg_messaging_history(PG_FUNCTION_ARGS)
 	prepare_plans();
 
 	/* who is calling: the rules of chat_actor and chat_is_moderator */
-	raw = GetConfigOption("request.jwt.claims", true, false);
-	if (claims_empty(raw))
+	if (plainly_trusted())
 	{
-		if (!trusted_without_claims())
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_UNAUTHORIZED),
-					 errmsg("authentication required")));
-		if (PG_ARGISNULL(3))
-			moderator = true;
-		else
-		{
+		moderator = PG_ARGISNULL(3);
+		if (!moderator)
 			me = PG_GETARG_DATUM(3);
-		}
 	}
 	else
 	{
@@ -179,25 +176,24 @@ sg_messaging_history(PG_FUNCTION_ARGS)
 		bool		trusted;
 		Datum		sub;
 
-		/* a request with claims: core's helpers read them (PT401 if bad) */
+		/* core's helpers read the claims (PT401 when malformed) */
 		ret = SPI_execute_plan(plan_claims, NULL, NULL, true, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "caller lookup failed");
 		sub = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &sub_null);
 		admin = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &flag_null));
 		trusted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &flag_null));
-		if (sub_null)
+		if (trusted)
 		{
-			if (!trusted)
-				ereport(ERROR,
-						(errcode(ERRCODE_SG_UNAUTHORIZED),
-						 errmsg("authentication required")));
+			/* acts for user_id, or reads as a moderator without one */
 			moderator = PG_ARGISNULL(3);
 			if (!moderator)
-			{
 				me = PG_GETARG_DATUM(3);
-			}
 		}
+		else if (sub_null)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_UNAUTHORIZED),
+					 errmsg("authentication required")));
 		else if (admin)
 		{
 			moderator = PG_ARGISNULL(3);
@@ -229,33 +225,33 @@ sg_messaging_history(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		Datum		margs[2];
-		bool		isnull;
-		Datum		left_at;
+		Datum		pargs[4];
 
-		margs[0] = conversation_id;
-		margs[1] = me;
-		ret = SPI_execute_plan(plan_member, margs, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "membership lookup failed");
-		if (SPI_processed == 0)
+		pargs[0] = conversation_id;
+		pargs[1] = before;
+		pargs[2] = Int32GetDatum(page_size);
+		pargs[3] = me;
+		ret = SPI_execute_plan(plan_page, pargs, NULL, true, 0);
+		if (ret == SPI_OK_SELECT && SPI_processed == 0)
 		{
-			/* raises PT404 (no such conversation) or 42501 */
-			SPI_execute_plan(plan_refuse, margs, NULL, true, 1);
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("not a participant of this conversation")));
-		}
-		left_at = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-		{
-			/* one who left reads the history up to their leaving */
-			TimestampTz upto = DatumGetTimestampTz(left_at) + 1;
+			Datum		margs[2];
 
-			if (upto < DatumGetTimestampTz(before))
-				args[1] = TimestampTzGetDatum(upto);
+			/* an empty page, or no participant: tell them apart */
+			margs[0] = conversation_id;
+			margs[1] = me;
+			if (SPI_execute_plan(plan_member, margs, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "membership lookup failed");
+			if (SPI_processed == 0)
+			{
+				/* raises PT404 (no such conversation) or 42501 */
+				SPI_execute_plan(plan_refuse, margs, NULL, true, 1);
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("not a participant of this conversation")));
+			}
+			SPI_finish();
+			return (Datum) 0;
 		}
-		ret = SPI_execute_plan(plan_page, args, NULL, true, 0);
 	}
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "history page failed");

@@ -9,6 +9,7 @@ CREATE DATABASE security_regress;
 \c security_regress
 SET client_min_messages = warning;
 CREATE EXTENSION steppergo CASCADE;
+SET search_path = steppergo, public;
 \set ON_ERROR_STOP 0
 
 -- roles: created, idempotent, with the documented attributes
@@ -46,7 +47,7 @@ SELECT p.oid::regprocedure AS unexpected_grant
   FROM pg_proc p
  WHERE p.pronamespace = 'steppergo'::regnamespace
    AND (has_function_privilege('anon', p.oid, 'EXECUTE') OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))
-   AND p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' NOT IN (SELECT signature FROM steppergo.api_functions)
+   AND p.proname || '(' || oidvectortypes(p.proargtypes) || ')' NOT IN (SELECT signature FROM steppergo.api_functions)
    AND p.proname NOT IN ('current_claims', 'current_user_id', 'current_app_role', 'current_tenant_id', 'invoking_role',
                          'is_trusted_caller', 'is_admin', 'current_driver_id', 'current_owner_id', 'tenant_visible',
                          'my_trip', 'in_conversation', 'pre_request')

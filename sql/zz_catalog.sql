@@ -2,6 +2,8 @@
 -- follows the rules of the README.  Each query lists offenders; the expected
 -- output is an empty list for each.
 \set VERBOSITY terse
+-- api_functions signatures name types as the extension's scripts saw them
+SET search_path = steppergo, public;
 CREATE TEMP VIEW ext_members AS
 SELECT d.classid, d.objid
   FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid

@@ -381,7 +381,7 @@ CREATE TABLE api_functions (
 );
 COMMENT ON TABLE api_functions IS
   'The functions the API roles may call, by signature, and who may call them (anon, authenticated, service); filled by the extension''s scripts, read by the role setup. Not user data.';
-COMMENT ON COLUMN api_functions.signature IS 'Function signature as regprocedure text, without schema (book_seats(uuid,uuid,integer,jsonb,payment_method_type)).';
+COMMENT ON COLUMN api_functions.signature IS 'Function signature: name and argument types, without schema (book_seats(uuid, uuid, integer, jsonb, payment_method_type)); steppergo.<signature> is its regprocedure.';
 COMMENT ON COLUMN api_functions.audience IS 'anon (also without a token; implies authenticated and service), authenticated (logged-in users; implies service) or service (trusted backends).';
 
 CREATE FUNCTION api_expose(fn regprocedure, audience text) RETURNS void
@@ -392,7 +392,7 @@ DECLARE
   sig text;
 BEGIN
   -- store the signature without the schema, so it survives dump and restore
-  SELECT p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')'
+  SELECT p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')'
     INTO sig FROM pg_catalog.pg_proc p WHERE p.oid = fn;
   INSERT INTO api_functions (signature, audience) VALUES (sig, audience)
   ON CONFLICT (signature) DO UPDATE SET audience = EXCLUDED.audience;

@@ -155,7 +155,10 @@ sg_messaging_history(PG_FUNCTION_ARGS)
 	else
 		before = PG_GETARG_DATUM(1);
 
-	InitMaterializedSRF(fcinfo, 0);
+	/* the executor's expected row type spares a catalog lookup per call */
+	InitMaterializedSRF(fcinfo,
+						rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc != NULL
+						? MAT_SRF_USE_EXPECTED_DESC : 0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

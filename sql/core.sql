@@ -46,3 +46,19 @@ INSERT INTO steppergo.tenants (name, currency) VALUES ('No such money', 'XXQ'); 
 INSERT INTO steppergo.tenants (name) VALUES ('Almaty Tours') RETURNING name, platform_rate, currency, timezone;
 INSERT INTO steppergo.tenants (name) VALUES ('Almaty Tours');                        -- 23505
 \echo :LAST_ERROR_SQLSTATE
+
+-- pg_cron jobs: every job of job_definitions is registered under its name,
+-- twice is harmless, and unschedule_jobs removes them all (rolled back, so
+-- that nothing runs during the other suites)
+BEGIN;
+SELECT steppergo.schedule_jobs();
+SELECT steppergo.schedule_jobs();
+SELECT count(*) = (SELECT count(*) FROM steppergo.job_definitions) AS all_registered,
+       count(DISTINCT jobname) = count(*) AS once_each
+  FROM cron.job WHERE jobname LIKE 'steppergo\_%';
+SELECT j.name FROM steppergo.job_definitions j
+  LEFT JOIN cron.job c ON c.jobname = j.name AND c.schedule = j.schedule AND c.command = j.command
+ WHERE c.jobid IS NULL;
+SELECT steppergo.unschedule_jobs();
+SELECT count(*) AS left_behind FROM cron.job WHERE jobname LIKE 'steppergo\_%';
+ROLLBACK;

@@ -158,9 +158,11 @@ DECLARE
   st text := '00000';
   cn text;
   n bigint;
-  pk text := (SELECT a.attname FROM pg_constraint k
-                JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-               WHERE k.conrelid = ('steppergo.' || quote_ident(tbl))::regclass AND k.contype = 'p');
+  -- (a partitioned table keyed per partition, analytics_events, has no
+  -- primary key of its own: its rows are found by id)
+  pk text := coalesce((SELECT a.attname FROM pg_constraint k
+                         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+                        WHERE k.conrelid = ('steppergo.' || quote_ident(tbl))::regclass AND k.contype = 'p'), 'id');
   key text := CASE tbl WHEN 'currencies' THEN quote_literal('KZT') ELSE format('pg_temp.fx(%L)', tbl) END;
 BEGIN
   BEGIN
@@ -329,6 +331,10 @@ INSERT INTO cases VALUES
   ('bookings', 'payout_settled = true', '23514', NULL),
   ('bookings', 'passengers = ''[{"name": ""}]''', '22023', 'bookings_passengers_check'),
   ('bookings', 'passengers = ''[{"name": "A", "phone": "123"}]''', '22023', 'bookings_passengers_check'),
+  ('bookings', 'boarding_attempts = -1', '23514', NULL),
+  ('bookings', 'boarding_code_hash = ''\\x00''::bytea, boarding_code_issued_at = now()', '23514', 'bookings_boarding_code_hash_check'),
+  ('bookings', 'boarding_code_issued_at = now()', '23514', 'bookings_code_issued'),
+  ('bookings', 'boarded_at = now(), no_show_at = now()', '23514', 'bookings_boarded_or_no_show'),
   ('bookings', 'INSERT INTO steppergo.bookings (trip_id, user_id, total_amount, status) VALUES (pg_temp.fx(''trips''), pg_temp.fx(''users''), 1, ''PENDING''), (pg_temp.fx(''trips''), pg_temp.fx(''users''), 1, ''CONFIRMED'')', '23505', 'bookings_one_live_per_user'),
   ('payments', 'amount = -1', '23514', NULL),
   ('payments', 'last4 = ''12345''', '23514', NULL),
@@ -420,6 +426,10 @@ INSERT INTO cases VALUES
   ('admin_actions', 'action_type = ''approved''', '23514', NULL),
   ('admin_actions', 'target_type = ''Driver''', '23514', NULL),
   ('admin_actions', 'details = ''[]''', '23514', NULL),
+  ('admin_actions', 'seq = 0', '23514', NULL),
+  ('admin_actions', 'prev_hash = ''\x00''', '23514', NULL),
+  ('admin_actions', 'row_hash = ''\x00''', '23514', NULL),
+  ('admin_actions', 'INSERT INTO steppergo.admin_actions (action_type, target_type, seq) SELECT ''CORE_TEST'', ''user'', seq FROM steppergo.admin_actions WHERE id = pg_temp.fx(''admin_actions'')', '23505', NULL),
   ('document_verifications', 'document_type = ''DIPLOMA''', '23514', NULL),
   ('document_verifications', 'document_url = ''file:///etc/passwd''', '23514', NULL),
   ('document_verifications', 'status = ''LOST''', '23514', NULL),
@@ -446,7 +456,12 @@ INSERT INTO cases VALUES
   ('webhook_logs', 'processed = true', '23514', NULL),
   ('notifications', 'type = ''new message''', '23514', NULL),
   ('notifications', 'status = ''LOST''', '23514', NULL),
-  ('notifications', 'recipient = ''''', '23514', 'notifications_recipient_check');
+  ('notifications', 'recipient = ''''', '23514', 'notifications_recipient_check'),
+  ('notifications', 'payload = ''[]''', '23514', NULL),
+  ('notifications', 'priority = 101', '23514', NULL),
+  ('notifications', 'attempts = -1', '23514', NULL),
+  ('notifications', 'max_attempts = 0', '23514', NULL),
+  ('notifications', 'status = ''SENDING''', '23514', 'notifications_claimed');
 SELECT pg_temp.run_case(tbl, stmt, expected, covers) FROM cases \g /dev/null
 
 -- every case refused with the expected SQLSTATE

@@ -192,6 +192,11 @@ SET LOCAL ROLE authenticated;
 SELECT count(*) FROM steppergo.otps;                              -- 42501
 ROLLBACK;
 \echo :LAST_ERROR_SQLSTATE
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT boarding_code_hash FROM steppergo.bookings;                -- 42501: a hidden column
+ROLLBACK;
+\echo :LAST_ERROR_SQLSTATE
 -- writes around the functions are refused, and change nothing
 BEGIN;
 SET LOCAL ROLE authenticated;

@@ -28,6 +28,10 @@ _PG_init(void)
 	sg_secrets_init();
 	/* domains' settings: one call per domain, in build order */
 	sg_messaging_init();
+	sg_trips_init();
+	sg_identity_init();
+	sg_drivers_init();
+	sg_admin_init();
 
 	MarkGUCPrefixReserved(SG_GUC_PREFIX);
 }

@@ -37,5 +37,9 @@ extern const char *sg_secret(const char *value, const char *name);
  * defines settings adds its prototype here and its call in steppergo.c.
  */
 extern void sg_messaging_init(void);
+extern void sg_trips_init(void);
+extern void sg_identity_init(void);
+extern void sg_drivers_init(void);
+extern void sg_admin_init(void);
 
 #endif							/* STEPPERGO_H */

@@ -11,7 +11,10 @@ CREATE TABLE admin_actions (
   details      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(details) = 'object'),
   ip_address   inet,
   user_agent   text CHECK (length(user_agent) <= 1024),
-  created_at   timestamptz NOT NULL DEFAULT now()
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  seq          bigint CHECK (seq >= 1),
+  prev_hash    bytea CHECK (length(prev_hash) = 32),
+  row_hash     bytea CHECK (length(row_hash) = 32)
 );
 COMMENT ON TABLE admin_actions IS 'Audit trail of everything an admin did (approvals, suspensions, verifications, moderation, payout changes, refunds), written in the same transaction as the action.';
 COMMENT ON COLUMN admin_actions.id IS 'Audit row key (UUIDv7).';
@@ -23,6 +26,10 @@ COMMENT ON COLUMN admin_actions.details IS 'What changed, a JSON object (before/
 COMMENT ON COLUMN admin_actions.ip_address IS 'IP address of the admin''s request, when known.';
 COMMENT ON COLUMN admin_actions.user_agent IS 'User agent of the admin''s request, when known.';
 COMMENT ON COLUMN admin_actions.created_at IS 'When the action was taken.';
+COMMENT ON COLUMN admin_actions.seq IS 'Position in the audit hash chain, 1, 2, 3, ... without gaps; set by trigger.';
+COMMENT ON COLUMN admin_actions.prev_hash IS 'row_hash of the row at seq - 1 (32 zero bytes for the first row); set by trigger.';
+COMMENT ON COLUMN admin_actions.row_hash IS 'Keyed BLAKE2b-256 (key steppergo.audit_key) over seq, the row''s content and prev_hash; set by trigger, checked by verify_audit_chain().';
+CREATE UNIQUE INDEX admin_actions_seq_idx ON admin_actions (seq);
 CREATE INDEX admin_actions_target_idx ON admin_actions (target_type, target_id);
 CREATE INDEX admin_actions_admin_idx ON admin_actions (admin_id, created_at);
 SELECT pg_catalog.pg_extension_config_dump('admin_actions', '');
@@ -43,6 +50,7 @@ CREATE TABLE document_verifications (
   expiry_date       timestamptz,
   metadata          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
   created_at        timestamptz NOT NULL DEFAULT now(),
+  expired_at        timestamptz,
   CONSTRAINT document_verifications_expiry CHECK (expiry_date IS NULL OR expiry_date > created_at),
   CONSTRAINT document_verifications_rejection CHECK (status <> 'REJECTED' OR rejection_reason IS NOT NULL)
 );
@@ -61,9 +69,10 @@ COMMENT ON COLUMN document_verifications.rejection_reason IS 'Why it was rejecte
 COMMENT ON COLUMN document_verifications.expiry_date IS 'When the document expires, after its creation.';
 COMMENT ON COLUMN document_verifications.metadata IS 'Further data, a JSON object.';
 COMMENT ON COLUMN document_verifications.created_at IS 'When the row was created.';
+COMMENT ON COLUMN document_verifications.expired_at IS 'When the expiry job marked the document EXPIRED.';
 CREATE INDEX document_verifications_driver_idx ON document_verifications (driver_id, document_type);
 CREATE INDEX document_verifications_user_idx ON document_verifications (user_id);
-CREATE INDEX document_verifications_expiry_idx ON document_verifications (expiry_date) WHERE status = 'VERIFIED';
+CREATE INDEX document_verifications_expiry_idx ON document_verifications (expiry_date) WHERE status IN ('PENDING', 'VERIFIED');
 SELECT pg_catalog.pg_extension_config_dump('document_verifications', '');
 
 CREATE TABLE file_uploads (
@@ -101,7 +110,7 @@ CREATE INDEX file_uploads_deleted_idx ON file_uploads (deleted_at) WHERE deleted
 SELECT pg_catalog.pg_extension_config_dump('file_uploads', '');
 
 CREATE TABLE analytics_events (
-  id          uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+  id          uuid NOT NULL DEFAULT uuid_generate_v7(),
   event_name  text NOT NULL CHECK (event_name ~ '^[a-z][a-z0-9_.:-]{0,99}$'),
   user_id     uuid REFERENCES users (id) ON DELETE SET NULL,
   metadata    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
@@ -109,9 +118,9 @@ CREATE TABLE analytics_events (
   ip_address  inet,
   user_agent  text CHECK (length(user_agent) <= 1024),
   created_at  timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE analytics_events IS 'Product analytics events (screens, searches, funnel steps) from the apps.';
-COMMENT ON COLUMN analytics_events.id IS 'Event key (UUIDv7).';
+) PARTITION BY RANGE (id);
+COMMENT ON TABLE analytics_events IS 'Product analytics events (screens, searches, funnel steps) from the apps. Partitioned by month on the UUIDv7 id (which embeds the time of recording): maintain_analytics_partitions() creates partitions ahead and drops those past the retention; rows outside every monthly partition land in analytics_events_default.';
+COMMENT ON COLUMN analytics_events.id IS 'Event key (UUIDv7), the partition key; each partition has PRIMARY KEY (id) and the partitions'' id ranges are disjoint, so it is unique over the table.';
 COMMENT ON COLUMN analytics_events.event_name IS 'Event name, lower case (app_open, trip_search, booking_paid, ...).';
 COMMENT ON COLUMN analytics_events.user_id IS 'The user, when known.';
 COMMENT ON COLUMN analytics_events.metadata IS 'Event properties, a JSON object.';
@@ -119,9 +128,21 @@ COMMENT ON COLUMN analytics_events.session_id IS 'The app''s session id.';
 COMMENT ON COLUMN analytics_events.ip_address IS 'Client IP address.';
 COMMENT ON COLUMN analytics_events.user_agent IS 'Client user agent.';
 COMMENT ON COLUMN analytics_events.created_at IS 'When the event happened.';
-CREATE INDEX analytics_events_created_idx ON analytics_events (created_at);
-CREATE INDEX analytics_events_name_idx ON analytics_events (event_name, created_at);
-SELECT pg_catalog.pg_extension_config_dump('analytics_events', '');
+-- Keys and indexes are per partition, not on the parent: an index on the
+-- parent would be re-created on every partition that pg_restore attaches,
+-- before the dump's own index definitions, and the restore would fail.  The
+-- partitions' ranges of id are disjoint, so PRIMARY KEY (id) on each of them
+-- makes id unique over the whole table.
+CREATE TABLE analytics_events_default PARTITION OF analytics_events (PRIMARY KEY (id)) DEFAULT;
+CREATE INDEX analytics_events_default_created_idx ON analytics_events_default (created_at);
+CREATE INDEX analytics_events_default_name_idx ON analytics_events_default (event_name, created_at);
+COMMENT ON TABLE analytics_events_default IS 'Default partition of analytics_events: events whose id falls in no monthly partition (before the partition job first ran, or backfilled with old ids). maintain_analytics_partitions() moves its rows into a monthly partition when it creates one.';
+-- The parent holds no rows itself; the default partition is part of the
+-- extension and dumped with its rows.  Monthly partitions are created at run
+-- time by maintain_analytics_partitions(): they are not extension members, so
+-- pg_dump dumps them, rows included, like any table.
+SELECT pg_catalog.pg_extension_config_dump('analytics_events', '');   -- (pg_dump takes the rows from the partitions)
+SELECT pg_catalog.pg_extension_config_dump('analytics_events_default', '');
 
 CREATE TABLE webhook_logs (
   id                uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
@@ -162,7 +183,20 @@ CREATE TABLE notifications (
                 CHECK (status IN ('PENDING', 'SENDING', 'SENT', 'DELIVERED', 'READ', 'FAILED', 'CANCELLED')),
   sent_at     timestamptz,
   created_at  timestamptz NOT NULL DEFAULT now(),
-  updated_at  timestamptz NOT NULL DEFAULT now()
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  payload          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(payload) = 'object'),
+  priority         smallint NOT NULL DEFAULT 0 CHECK (priority BETWEEN -100 AND 100),
+  attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  max_attempts     integer CHECK (max_attempts BETWEEN 1 AND 100),
+  next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+  expires_at       timestamptz,
+  last_error       text CHECK (length(last_error) <= 2000),
+  claimed_by       text CHECK (length(claimed_by) <= 200),
+  claimed_at       timestamptz,
+  fallback_channels delivery_channel[] NOT NULL DEFAULT '{}',
+  fallback_of      uuid,
+  provider_message_id text CHECK (length(provider_message_id) <= 255),
+  CONSTRAINT notifications_claimed CHECK (status <> 'SENDING' OR (claimed_by IS NOT NULL AND claimed_at IS NOT NULL))
 );
 COMMENT ON TABLE notifications IS 'Outgoing notifications (push, WhatsApp, SMS, e-mail): the outbox that senders outside the database claim, send and report on.';
 COMMENT ON COLUMN notifications.id IS 'Notification key (UUIDv7).';
@@ -176,8 +210,30 @@ COMMENT ON COLUMN notifications.status IS 'PENDING (queued), SENDING (claimed by
 COMMENT ON COLUMN notifications.sent_at IS 'When a sender handed it to the channel.';
 COMMENT ON COLUMN notifications.created_at IS 'When it was queued.';
 COMMENT ON COLUMN notifications.updated_at IS 'When it last changed (kept by trigger).';
+COMMENT ON COLUMN notifications.payload IS 'Structured data for the sender (template variables, deep link, push data), a JSON object.';
+COMMENT ON COLUMN notifications.priority IS 'Higher is claimed first (-100..100); time-critical types get 10.';
+COMMENT ON COLUMN notifications.attempts IS 'How many times a sender claimed it.';
+COMMENT ON COLUMN notifications.max_attempts IS 'Attempts on this channel before it fails for good; NULL means steppergo.notification_max_attempts.';
+COMMENT ON COLUMN notifications.next_attempt_at IS 'Not claimed before this instant (exponential backoff after a failure).';
+COMMENT ON COLUMN notifications.expires_at IS 'Not worth sending after this instant (a trip offer''s deadline); then CANCELLED by the sweep job.';
+COMMENT ON COLUMN notifications.last_error IS 'What the channel said about the last failed attempt.';
+COMMENT ON COLUMN notifications.claimed_by IS 'The sender that claimed it (SENDING) or last claimed it.';
+COMMENT ON COLUMN notifications.claimed_at IS 'When it was last claimed.';
+COMMENT ON COLUMN notifications.fallback_channels IS 'Channels to try next, in order, when this one fails for good (WHATSAPP, SMS, EMAIL for credentials; SMS after PUSH for time-critical types).';
+COMMENT ON COLUMN notifications.fallback_of IS 'The failed notification this one falls back from (no foreign key, so that pg_restore may load the rows in any order).';
+COMMENT ON COLUMN notifications.provider_message_id IS 'The channel provider''s message id reported with SENT.';
 CREATE INDEX notifications_user_idx ON notifications (user_id, created_at);
-CREATE INDEX notifications_queue_idx ON notifications (created_at) WHERE status = 'PENDING';
+CREATE INDEX notifications_queue_idx ON notifications (priority DESC, next_attempt_at) WHERE status = 'PENDING';
+CREATE INDEX notifications_sending_idx ON notifications (claimed_at) WHERE status = 'SENDING';
+CREATE INDEX notifications_fallback_idx ON notifications (fallback_of) WHERE fallback_of IS NOT NULL;
 CREATE TRIGGER notifications_touch BEFORE UPDATE ON notifications
   FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 SELECT pg_catalog.pg_extension_config_dump('notifications', '');
+
+-- Credential deliveries go through the notification outbox: one row per
+-- channel attempt, linked to the notification that carried it.
+ALTER TABLE driver_credential_deliveries
+  ADD COLUMN notification_id uuid REFERENCES notifications (id) ON DELETE SET NULL;
+COMMENT ON COLUMN driver_credential_deliveries.notification_id IS 'The outbox notification that carried this attempt.';
+CREATE INDEX driver_credential_deliveries_notification_idx ON driver_credential_deliveries (notification_id)
+  WHERE notification_id IS NOT NULL;

@@ -263,9 +263,14 @@ COMMENT ON COLUMN job_definitions.description IS 'What the job does and why it r
 CREATE FUNCTION pg_cron_schema() RETURNS name
   LANGUAGE sql STABLE
   SET search_path FROM CURRENT
-  RETURN (SELECT n.nspname FROM pg_catalog.pg_extension e
-            JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-           WHERE e.extname = 'pg_cron');
+  -- pg_cron 1.4 is installed "in" public but keeps its functions in schema
+  -- cron: ask where its schedule() function lives
+  RETURN (SELECT n.nspname FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_cron'
+            JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+           WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.deptype = 'e' AND p.proname = 'schedule'
+           LIMIT 1);
 COMMENT ON FUNCTION pg_cron_schema() IS 'The schema pg_cron is installed in (cron), or NULL when pg_cron is not installed in this database.';
 
 CREATE FUNCTION schedule_jobs() RETURNS void

@@ -210,13 +210,15 @@ CREATE POLICY notifications_read ON notifications FOR SELECT
 CREATE TABLE api_tables (
   table_name  text PRIMARY KEY,
   audience    text NOT NULL CHECK (audience IN ('anon', 'authenticated', 'service')),
-  columns     text[]
+  columns     text[],
+  hidden_columns text[]
 );
 COMMENT ON TABLE api_tables IS
   'The tables API roles may SELECT (row-level security decides which rows), by audience, with the columns granted (NULL: all). Filled by the extension''s scripts, read by setup_api_roles(). Not user data.';
 COMMENT ON COLUMN api_tables.table_name IS 'Table in schema steppergo.';
 COMMENT ON COLUMN api_tables.audience IS 'anon (everyone, also without a token), authenticated (logged-in users) or service (trusted backends only).';
-COMMENT ON COLUMN api_tables.columns IS 'The columns granted; NULL grants every column.';
+COMMENT ON COLUMN api_tables.columns IS 'The columns granted; NULL grants every column (but hidden_columns).';
+COMMENT ON COLUMN api_tables.hidden_columns IS 'Columns never granted (secrets such as keyed hashes), when columns is NULL.';
 INSERT INTO api_tables (table_name, audience, columns) VALUES
   ('currencies', 'anon', NULL),
   ('trips', 'anon', NULL),
@@ -240,7 +242,7 @@ INSERT INTO api_tables (table_name, audience, columns) VALUES
   ('trip_status_history', 'authenticated', NULL),
   ('trip_driver_visibility', 'authenticated', NULL),
   ('trip_acceptance_logs', 'authenticated', NULL),
-  ('bookings', 'authenticated', NULL),
+  ('bookings', 'authenticated', NULL),  -- but boarding_code_hash, below
   ('payments', 'authenticated', ARRAY['id', 'booking_id', 'stripe_intent_id', 'stripe_client_secret', 'amount', 'currency', 'status',
                                       'payment_method', 'last4', 'error_message', 'created_at', 'succeeded_at', 'failed_at',
                                       'updated_at', 'refund_requested_at', 'refunded_at']),
@@ -255,6 +257,7 @@ INSERT INTO api_tables (table_name, audience, columns) VALUES
   ('analytics_events', 'authenticated', NULL),
   ('webhook_logs', 'authenticated', NULL),
   ('notifications', 'authenticated', NULL);
+UPDATE api_tables SET hidden_columns = ARRAY['boarding_code_hash'] WHERE table_name = 'bookings';
 
 -- ---------------------------------------------------------------------------
 -- setup_api_roles: the roles PostgREST uses, and every grant they get.
@@ -345,12 +348,21 @@ BEGIN
   END LOOP;
 
   -- tables, by audience, with their columns
-  FOR r IN SELECT t.table_name, t.audience, t.columns FROM api_tables t ORDER BY t.table_name LOOP
+  FOR r IN SELECT t.table_name, t.audience,
+                  coalesce(t.columns, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                                             WHERE a.attrelid = ('steppergo.' || quote_ident(t.table_name))::regclass
+                                               AND a.attnum > 0 AND NOT a.attisdropped
+                                               AND a.attname::text <> ALL (coalesce(t.hidden_columns, '{}'))
+                                             ORDER BY a.attnum)) AS columns,
+                  t.columns IS NULL AND t.hidden_columns IS NULL AS whole_table
+             FROM api_tables t ORDER BY t.table_name LOOP
     roles := CASE r.audience WHEN 'anon' THEN ARRAY[anon_role, authenticated_role, service_role]
                              WHEN 'authenticated' THEN ARRAY[authenticated_role, service_role]
                              ELSE ARRAY[service_role] END;
+    -- a table-wide grant would include columns added later; with hidden
+    -- columns the grant is per column, re-run after an update
     EXECUTE format('GRANT SELECT %s ON TABLE steppergo.%I TO %s',
-                   CASE WHEN r.columns IS NULL THEN ''
+                   CASE WHEN r.whole_table THEN ''
                         ELSE '(' || (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.columns) c) || ')' END,
                    r.table_name, (SELECT string_agg(quote_ident(x), ', ') FROM unnest(roles) x));
   END LOOP;

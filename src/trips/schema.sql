@@ -450,3 +450,27 @@ CREATE INDEX payments_refund_requested_idx ON payments (refund_requested_at) WHE
 CREATE TRIGGER payments_touch BEFORE UPDATE ON payments
   FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 SELECT pg_catalog.pg_extension_config_dump('payments', '');
+
+-- ---------------------------------------------------------------------------
+-- Added for the trip lifecycle (release 0.1 has not shipped): the moments
+-- boarding rules need, and the boarding state of each booking.
+-- ---------------------------------------------------------------------------
+ALTER TABLE trips
+  ADD COLUMN driver_arrived_at      timestamptz,
+  ADD COLUMN passengers_boarded_at  timestamptz;
+COMMENT ON COLUMN trips.driver_arrived_at IS 'When the trip last moved to DRIVER_ARRIVED; no-shows may be marked steppergo.boarding_wait after it.';
+COMMENT ON COLUMN trips.passengers_boarded_at IS 'When the trip moved to PASSENGERS_BOARDED (every live booking boarded or a no-show).';
+
+ALTER TABLE bookings
+  ADD COLUMN boarding_code_hash       bytea CHECK (octet_length(boarding_code_hash) = 32),
+  ADD COLUMN boarding_code_issued_at  timestamptz,
+  ADD COLUMN boarding_attempts        integer NOT NULL DEFAULT 0 CHECK (boarding_attempts >= 0),
+  ADD COLUMN boarded_at               timestamptz,
+  ADD COLUMN no_show_at               timestamptz,
+  ADD CONSTRAINT bookings_boarded_or_no_show CHECK (boarded_at IS NULL OR no_show_at IS NULL),
+  ADD CONSTRAINT bookings_code_issued CHECK ((boarding_code_hash IS NULL) = (boarding_code_issued_at IS NULL));
+COMMENT ON COLUMN bookings.boarding_code_hash IS 'Keyed BLAKE2b-256 (steppergo.otp_key) of the booking''s 4-digit boarding code, bound to the booking id; the code itself is never stored.';
+COMMENT ON COLUMN bookings.boarding_code_issued_at IS 'When the current boarding code was issued (issue_boarding_code shows it once; issuing again replaces it).';
+COMMENT ON COLUMN bookings.boarding_attempts IS 'Wrong boarding codes entered since the code was issued; at 5 the code is blocked until a new one is issued.';
+COMMENT ON COLUMN bookings.boarded_at IS 'When the driver confirmed the passenger on board with the boarding code.';
+COMMENT ON COLUMN bookings.no_show_at IS 'When the driver marked the booking a no-show (steppergo.boarding_wait after arriving).';

@@ -66,9 +66,10 @@ sub run_through
 {
 	my ($sql) = @_;
 	my ($out, $err);
+	# the script goes in on standard input, so that psql's meta-commands work
 	my $rc = IPC::Run::run([ 'psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1',
-		'-h', '127.0.0.1', '-p', $port, '-U', 'authenticator', '-d', 'steppergo', '-c', $sql ],
-		'>', \$out, '2>', \$err) ? 0 : 1;
+		'-h', '127.0.0.1', '-p', $port, '-U', 'authenticator', '-d', 'steppergo' ],
+		'<', \$sql, '>', \$out, '2>', \$err) ? 0 : 1;
 	chomp $out if defined $out;
 	return ($rc, $out, $err);
 }
@@ -78,10 +79,10 @@ sub request
 {
 	my ($role, $claims, $sql) = @_;
 	$claims =~ s/'/''/g;
-	return run_through("BEGIN; SET LOCAL ROLE $role; "
+	return run_through("BEGIN;\nSET LOCAL ROLE $role;\n"
 		  . "SELECT set_config('request.jwt.claims', '$claims', true) \\g /dev/null\n"
 		  . "SELECT steppergo.pre_request() \\g /dev/null\n"
-		  . "$sql; COMMIT;");
+		  . "$sql;\nCOMMIT;\n");
 }
 
 my ($rc, $out, $err) = request('anon', '{"role": "anon"}',

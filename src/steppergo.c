@@ -28,6 +28,7 @@ _PG_init(void)
 	sg_secrets_init();
 	/* domains' settings: one call per domain, in build order */
 	sg_activities_init();
+	sg_messaging_init();
 	sg_trips_init();
 	sg_identity_init();
 	sg_drivers_init();

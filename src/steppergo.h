@@ -39,6 +39,7 @@ extern void sg_activities_init(void);
  * Per-domain initialisation (settings), called from _PG_init.  A domain that
  * defines settings adds its prototype here and its call in steppergo.c.
  */
+extern void sg_messaging_init(void);
 extern void sg_trips_init(void);
 extern void sg_identity_init(void);
 extern void sg_drivers_init(void);

@@ -41,6 +41,9 @@ COMMENT ON COLUMN conversation_participants.notifications_enabled IS 'Whether ne
 COMMENT ON COLUMN conversation_participants.joined_at IS 'When the participant joined.';
 COMMENT ON COLUMN conversation_participants.left_at IS 'When the participant left (booking cancelled, driver unassigned); NULL while in. One who left cannot post or read new messages.';
 CREATE INDEX conversation_participants_user_idx ON conversation_participants (user_id, conversation_id);
+ALTER TABLE conversation_participants
+  ADD COLUMN notification_channel delivery_channel NOT NULL DEFAULT 'PUSH';
+COMMENT ON COLUMN conversation_participants.notification_channel IS 'Channel of the outbox notifications this participant gets for new messages while not connected: PUSH (default), SMS, WHATSAPP or EMAIL.';
 SELECT pg_catalog.pg_extension_config_dump('conversation_participants', '');
 
 CREATE TABLE messages (
@@ -82,6 +85,26 @@ COMMENT ON COLUMN messages.hidden_at IS 'When an admin hid it.';
 COMMENT ON COLUMN messages.hidden_by IS 'The admin who hid it.';
 COMMENT ON COLUMN messages.reported_at IS 'When it was reported.';
 COMMENT ON COLUMN messages.reported_by IS 'Who reported it.';
-CREATE INDEX messages_conversation_sent_idx ON messages (conversation_id, sent_at);
+-- Unique: sent_at is the keyset of a conversation's history.  send_message
+-- hands out strictly increasing times per conversation; a direct INSERT that
+-- would collide is moved on by a microsecond (trigger messages_sent_at_unique).
+CREATE UNIQUE INDEX messages_conversation_sent_idx ON messages (conversation_id, sent_at);
+CREATE INDEX messages_sender_idx ON messages (sender_id) WHERE sender_id IS NOT NULL;
+CREATE INDEX messages_hidden_by_idx ON messages (hidden_by) WHERE hidden_by IS NOT NULL;
+CREATE INDEX messages_reported_by_idx ON messages (reported_by) WHERE reported_by IS NOT NULL;
 CREATE INDEX messages_reported_idx ON messages (reported_at) WHERE is_reported AND NOT is_hidden;
 SELECT pg_catalog.pg_extension_config_dump('messages', '');
+
+CREATE TABLE chat_presence (
+  user_id       uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  connected_at  timestamptz NOT NULL DEFAULT now(),
+  last_seen_at  timestamptz NOT NULL DEFAULT now(),
+  client        text CHECK (length(client) <= 200)
+);
+COMMENT ON TABLE chat_presence IS 'Which users are connected to the real-time chat right now: the WebSocket gateway (or the app) calls chat_heartbeat while a user is connected and chat_disconnect when they go. A user seen within steppergo.chat_presence_timeout is listening and gets no outbox notification for new messages.';
+COMMENT ON COLUMN chat_presence.user_id IS 'The connected user.';
+COMMENT ON COLUMN chat_presence.connected_at IS 'When the current connection started (first heartbeat after a disconnect).';
+COMMENT ON COLUMN chat_presence.last_seen_at IS 'Time of the newest heartbeat.';
+COMMENT ON COLUMN chat_presence.client IS 'Free text naming the gateway node or client, for operators.';
+CREATE INDEX chat_presence_seen_idx ON chat_presence (last_seen_at);
+SELECT pg_catalog.pg_extension_config_dump('chat_presence', '');

@@ -310,6 +310,11 @@ SELECT cp.conversation_id, cp.user_id,
 INSERT INTO steppergo.messages (conversation_id, sender_id, content, type, metadata, status, sent_at)
 SELECT c.id, NULL, 'Driver assigned', 'SYSTEM', '{"event":"driver_assigned"}', 'DELIVERED', now() - interval '2 days'
   FROM steppergo.conversations c JOIN steppergo.trips t ON t.id = c.trip_id WHERE t.driver_id IS NOT NULL;
+-- a few users connected to the real-time chat right now (gateway heartbeats)
+INSERT INTO steppergo.chat_presence (user_id, connected_at, last_seen_at, client)
+SELECT user_id, now() - interval '10 minutes', now() - interval '20 seconds', 'gateway-almaty-1'
+  FROM (SELECT DISTINCT user_id FROM steppergo.conversation_participants) p
+ ORDER BY user_id LIMIT greatest(3, (200 * :scale)::int);
 
 -- ---------------------------------------------------------------- activities
 INSERT INTO steppergo.activity_owners (user_id, business_name, business_type, tax_id, registration_number,

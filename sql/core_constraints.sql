@@ -120,6 +120,8 @@ INSERT INTO fx SELECT 'participant2', id FROM steppergo.conversation_participant
  WHERE conversation_id = pg_temp.fx('conversation2') AND user_id = pg_temp.fx('users');
 WITH m AS (INSERT INTO steppergo.messages (conversation_id, sender_id, content) VALUES (pg_temp.fx('conversations'), pg_temp.fx('users'), 'hello') RETURNING id)
 INSERT INTO fx SELECT 'messages', id FROM m;
+INSERT INTO steppergo.chat_presence (user_id) VALUES (pg_temp.fx('users'));
+INSERT INTO fx VALUES ('chat_presence', pg_temp.fx('users'));
 WITH o AS (INSERT INTO steppergo.activity_owners (user_id, business_name) VALUES (pg_temp.fx('owner_user'), 'Core Tours') RETURNING id)
 INSERT INTO fx SELECT 'activity_owners', id FROM o;
 WITH a AS (INSERT INTO steppergo.activities (owner_id, title, category, price_per_person, latitude, longitude)
@@ -382,6 +384,7 @@ INSERT INTO cases VALUES
   ('conversation_participants', 'left_at = joined_at - interval ''1 second''', '23514', NULL),
   ('conversation_participants', 'conversation_id = pg_temp.fx(''conversation2'')', '23505', NULL),
   ('messages', 'metadata = ''[]''', '23514', NULL),
+  ('messages', 'INSERT INTO steppergo.messages (conversation_id, content, sent_at) SELECT conversation_id, ''again'', sent_at FROM steppergo.messages WHERE id = pg_temp.fx(''messages'')', '23505', NULL),
   -- activities
   ('activity_owners', 'country = ''KAZ''', '23514', NULL),
   ('activity_owners', 'phone = ''123''', '23514', NULL),

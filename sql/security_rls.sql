@@ -243,7 +243,7 @@ SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', pg_temp.claims(:'ta', 'PASSENGER', NULL, 'a0000000-0000-7000-8000-00000000000a'), true) IS NOT NULL AS claims_set;
 SELECT title FROM steppergo.trips ORDER BY title;
 SELECT content FROM steppergo.messages ORDER BY sent_at;
-SELECT count(*) AS conversations FROM steppergo.conversations;    -- left: no longer in
+SELECT count(*) AS conversations FROM steppergo.conversations WHERE trip_id = '40000000-0000-7000-8000-000000000004';    -- left: no longer in
 ROLLBACK;
 
 -- ---------------------------------------------------------------- driver

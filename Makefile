@@ -68,10 +68,11 @@ $(EXTENSION)--0.1.sql: $(SQL_HEADER) $(SQL_0.1)
 	cat $(SQL_HEADER) $(SQL_0.1) > $@
 endif
 
-# Freeze release 0.1: copy its script into src/releases/ (done once, when
-# 0.1 ships; afterwards src/*/schema.sql must not change).
-freeze-0.1: $(EXTENSION)--0.1.sql
-	mkdir -p src/releases && cp $(EXTENSION)--0.1.sql src/releases/
+# Freeze a release: copy its built script into src/releases/ (done once,
+# when the version ships; from then on its sources must not change, and every
+# later change ships as an update script).
+freeze-%: $(EXTENSION)--%.sql
+	mkdir -p src/releases && cp $(EXTENSION)--$*.sql src/releases/
 
 # ---------------------------------------------------------------------------
 # Tests.  TEST_INSTALL is the root of a relocated install tree (test/run
@@ -85,7 +86,7 @@ REGRESS_TESTS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 ISO_TESTS     = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 TEST_EXTS     = --load-extension=postgis --load-extension=pg_cron --load-extension=steppergo
 
-.PHONY: test-regress test-isolation test-tap bench freeze-0.1
+.PHONY: test-regress test-isolation test-tap bench
 
 test-regress:
 	mkdir -p tmp_check

@@ -5,7 +5,7 @@ SELECT d.driver_id, u.name, steppergo.driver_missing_documents(d.id) AS missing
   FROM steppergo.drivers d JOIN steppergo.users u ON u.id = d.user_id
  WHERE d.status = 'PENDING' ORDER BY d.driver_id LIMIT 3;
 
-\echo '-- drivers: a gateway batch of three drivers' pings: rows written'
+\echo '-- drivers: a gateway batch of three drivers'' pings: rows written'
 SELECT steppergo.update_driver_locations(jsonb_agg(jsonb_build_object(
          'driver_id', id, 'lat', 43.2389 + n / 1000.0, 'lng', 76.8897 + n / 1000.0,
          'heading', 90, 'speed', 8.3, 'accuracy', 5)))

@@ -378,5 +378,13 @@ SET LOCAL ROLE anon;
 SELECT steppergo.is_trusted_caller() AS anon_trusted;
 ROLLBACK;
 
+-- a superuser is no API role: without claims it acts for the platform, with
+-- a user's claims it speaks for that user (as before the roles existed)
+SELECT steppergo.is_trusted_caller() AS superuser_trusted;
+BEGIN;
+SELECT set_config('request.jwt.claims', pg_temp.claims(:'p1', 'PASSENGER'), true) IS NOT NULL AS claims_set;
+SELECT steppergo.is_trusted_caller() AS superuser_with_claims_trusted;
+ROLLBACK;
+
 \c contrib_regression
 DROP DATABASE security_regress;

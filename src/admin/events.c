@@ -177,7 +177,7 @@ sg_admin_record_event(PG_FUNCTION_ARGS)
 		Oid			api = get_role_oid("steppergo_api", true);
 		Oid			me = invoking_role();
 
-		if (OidIsValid(api) && OidIsValid(me) && is_member_of_role(me, api))
+		if (OidIsValid(api) && OidIsValid(me) && is_member_of_role_nosuper(me, api))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("an anonymous caller cannot record events for a user")));

@@ -106,12 +106,16 @@ CREATE FUNCTION is_trusted_caller() RETURNS boolean
   SET search_path FROM CURRENT
 AS $$
 DECLARE
-  api boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'steppergo_api')
-                 AND pg_catalog.pg_has_role(invoking_role(), 'steppergo_api', 'MEMBER');
+  me name := invoking_role();
+  -- pg_has_role() counts a superuser a member of every role; a superuser is
+  -- never an API role
+  api boolean := pg_catalog.to_regrole('steppergo_api') IS NOT NULL
+                 AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = me), false)
+                 AND pg_catalog.pg_has_role(me, 'steppergo_api', 'MEMBER');
 BEGIN
   -- The service role (setup_api_roles) is a trusted backend, token or not.
-  IF api AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'steppergo_service')
-     AND pg_catalog.pg_has_role(invoking_role(), 'steppergo_service', 'MEMBER') THEN
+  IF api AND pg_catalog.to_regrole('steppergo_service') IS NOT NULL
+     AND pg_catalog.pg_has_role(me, 'steppergo_service', 'MEMBER') THEN
     RETURN true;
   END IF;
   -- A request carrying claims is never trusted otherwise: it speaks for one user.

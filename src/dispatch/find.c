@@ -337,7 +337,7 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 /*
  * Fast path of core's is_trusted_caller(): no request claims and an invoking
  * role (SET ROLE, else the session user: GetOuterUserId) that is not a
- * member of steppergo_api.  Anything else goes through the SQL check
+ * member of steppergo_api (a superuser is none).  Anything else goes through the SQL check
  * (dispatch_assert_dispatcher), which decides exactly as the core helpers.
  */
 static bool
@@ -351,7 +351,7 @@ trusted_fast_path(void)
 	api = get_role_oid("steppergo_api", true);
 	if (!OidIsValid(api))
 		return true;
-	return !is_member_of_role(GetOuterUserId(), api);
+	return !is_member_of_role_nosuper(GetOuterUserId(), api);
 }
 
 static void

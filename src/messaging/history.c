@@ -104,9 +104,9 @@ prepare_plans(void)
 /*
  * The common case decided without a query: a caller without JWT claims that
  * is no member of steppergo_api (a backend connecting as its own role, a
- * DBA, a job) is trusted by core's is_trusted_caller().  "Member" as
- * pg_has_role(..., 'MEMBER') means it, of the outer user (the role SET ROLE
- * chose, else the session user; SECURITY DEFINER does not change it).
+ * DBA, a job) is trusted by core's is_trusted_caller().  "Member" of the
+ * outer user (the role SET ROLE chose, else the session user; SECURITY
+ * DEFINER does not change it), a superuser being no member of an API role.
  * Everything else asks core's helpers.
  */
 static bool
@@ -118,7 +118,7 @@ plainly_trusted(void)
 	if (!(raw == NULL || raw[0] == '\0' || strcmp(raw, "{}") == 0))
 		return false;
 	api = get_role_oid("steppergo_api", true);
-	return !OidIsValid(api) || !is_member_of_role(GetOuterUserId(), api);
+	return !OidIsValid(api) || !is_member_of_role_nosuper(GetOuterUserId(), api);
 }
 
 Datum

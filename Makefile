@@ -32,47 +32,47 @@ DOMAINS = core identity drivers dispatch trips payouts messaging activities admi
 SQL_HEADER = src/core/header.sql
 SQL_0.1    = $(foreach d,$(DOMAINS),$(wildcard src/$(d)/schema.sql))
 SQL_0.2    = $(foreach d,$(DOMAINS),$(wildcard src/$(d)/$(d).sql))
+# From 0.3 on, a release's changes are per-domain update sources
+# src/<domain>/update-<version>.sql; its full script is the previous frozen
+# full script followed by them, so a fresh install and an update run the
+# very same statements.
+SQL_0.3    = $(foreach d,$(DOMAINS),$(wildcard src/$(d)/update-0.3.sql))
 
-ifeq ($(EXTVERSION),0.2)
-SQL_FULL    = $(SQL_0.1) $(SQL_0.2)
-SQL_UPDATES = $(EXTENSION)--0.1--0.2.sql
+ifeq ($(EXTVERSION),0.3)
+SQL_UPDATES = $(EXTENSION)--0.2--0.3.sql
 else
 $(error no SQL recipe for version $(EXTVERSION))
 endif
 
-# Release 0.1 (the schema) is frozen in src/releases/ when it ships; until
-# then it is built from the schema sources like the current version.
+# Released scripts (full and update) are frozen in src/releases/.
 RELEASED    = $(wildcard src/releases/$(EXTENSION)--*.sql)
-ifeq ($(filter src/releases/$(EXTENSION)--0.1.sql,$(RELEASED)),)
-SQL_OLD_BUILT = $(EXTENSION)--0.1.sql
-else
-SQL_OLD_BUILT =
-endif
 
 DATA        = $(filter-out src/releases/$(EXTENSION)--$(EXTVERSION).sql,$(RELEASED))
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(SQL_UPDATES) $(SQL_OLD_BUILT)
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(SQL_UPDATES)
 EXTRA_CLEAN = $(EXTENSION)--*.sql
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_HEADER) $(SQL_FULL) steppergo.control
-	cat $(SQL_HEADER) $(SQL_FULL) > $@
+$(EXTENSION)--0.3.sql: src/releases/$(EXTENSION)--0.2.sql $(SQL_0.3) steppergo.control
+	cat src/releases/$(EXTENSION)--0.2.sql $(SQL_0.3) > $@
 
-$(EXTENSION)--0.1--0.2.sql: $(SQL_HEADER) $(SQL_0.2)
-	cat $(SQL_HEADER) $(SQL_0.2) > $@
+$(EXTENSION)--0.2--0.3.sql: $(SQL_HEADER) $(SQL_0.3)
+	cat $(SQL_HEADER) $(SQL_0.3) > $@
 
-ifneq ($(SQL_OLD_BUILT),)
-$(EXTENSION)--0.1.sql: $(SQL_HEADER) $(SQL_0.1)
-	cat $(SQL_HEADER) $(SQL_0.1) > $@
-endif
+# How the frozen releases were built (kept for the record; their sources,
+# src/*/schema.sql and src/*/<domain>.sql, must not change):
+#   0.1        = header + SQL_0.1
+#   0.2        = header + SQL_0.1 + SQL_0.2
+#   0.1--0.2   = header + SQL_0.2
 
 # Freeze a release: copy its built script into src/releases/ (done once,
 # when the version ships; from then on its sources must not change, and every
 # later change ships as an update script).
-freeze-%: $(EXTENSION)--%.sql
+freeze-%: $(EXTENSION)--%.sql $(SQL_UPDATES)
 	mkdir -p src/releases && cp $(EXTENSION)--$*.sql src/releases/
+	for f in $(EXTENSION)--*--$*.sql; do [ ! -f "$$f" ] || cp "$$f" src/releases/; done
 
 # ---------------------------------------------------------------------------
 # Tests.  TEST_INSTALL is the root of a relocated install tree (test/run

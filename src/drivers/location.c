@@ -37,6 +37,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -47,6 +48,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(sg_drivers_update_location);
@@ -75,6 +77,7 @@ static SPIPlanPtr plan_update_one = NULL;
 static SPIPlanPtr plan_activity_one = NULL;
 static SPIPlanPtr plan_insert_one = NULL;
 static SPIPlanPtr plan_update_many = NULL;
+static SPIPlanPtr plan_activity_many = NULL;
 static SPIPlanPtr plan_insert_many = NULL;
 static SPIPlanPtr plan_owners_many = NULL;
 static SPIPlanPtr plan_unknown_many = NULL;
@@ -251,15 +254,23 @@ report_unknown_driver(const pg_uuid_t *id, int index)
 #define UPDATE_ONE_SQL \
 	"UPDATE steppergo.driver_locations l" \
 	"   SET latitude = $2, longitude = $3, heading = $4, speed = $5, accuracy = $6," \
-	"       last_updated = now(), is_active = true," \
-	"       activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
-	"                            THEN now() ELSE l.activity_synced_at END" \
+	"       last_updated = now(), is_active = true" \
 	" WHERE l.driver_id = $1" \
-	" RETURNING l.activity_synced_at = now()"
+	" RETURNING l.activity_synced_at IS NULL OR l.activity_synced_at < $7"
 
+/*
+ * When the throttle fires: refresh drivers.last_activity_at and mark the
+ * position row, unless another transaction holds the driver row (then the
+ * next ping tries again): a ping never waits for a driver row, as every
+ * other writer locks the driver row before the position row.
+ */
 #define ACTIVITY_ONE_SQL \
-	"UPDATE steppergo.drivers SET last_activity_at = now()" \
-	" WHERE id = $1 AND (last_activity_at IS NULL OR last_activity_at < now())"
+	"WITH lk AS (SELECT d.id FROM steppergo.drivers d WHERE d.id = $1" \
+	"             FOR NO KEY UPDATE SKIP LOCKED)," \
+	" act AS (UPDATE steppergo.drivers d SET last_activity_at = now() FROM lk" \
+	"          WHERE d.id = lk.id AND (d.last_activity_at IS NULL OR d.last_activity_at < now()))" \
+	" UPDATE steppergo.driver_locations l SET activity_synced_at = now() FROM lk" \
+	"  WHERE l.driver_id = lk.id"
 
 #define INSERT_ONE_SQL \
 	"WITH loc AS (" \
@@ -367,9 +378,9 @@ sg_drivers_update_location(PG_FUNCTION_ARGS)
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
-		Datum		stale = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-		if (!isnull && DatumGetBool(stale) &&
+		if (!isnull && DatumGetBool(due) &&
 			SPI_execute_plan(keep_plan(&plan_activity_one, ACTIVITY_ONE_SQL, 7, types),
 							 values, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "driver activity update failed");
@@ -543,19 +554,18 @@ ping_cmp(const void *a, const void *b)
 	" loc AS (" \
 	"  UPDATE steppergo.driver_locations l" \
 	"     SET latitude = p.lat, longitude = p.lng, heading = p.heading, speed = p.speed," \
-	"         accuracy = p.accuracy, last_updated = now(), is_active = true," \
-	"         activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
-	"                            THEN now() ELSE l.activity_synced_at END" \
+	"         accuracy = p.accuracy, last_updated = now(), is_active = true" \
 	"    FROM p WHERE l.driver_id = p.driver_id" \
-	"  RETURNING l.driver_id, l.activity_synced_at = now() AS sync)," \
-	" act AS (" \
-	"  UPDATE steppergo.drivers d SET last_activity_at = now()" \
-	"    FROM loc" \
-	"   WHERE loc.sync AND d.id = loc.driver_id" \
-	"     AND (d.last_activity_at IS NULL OR d.last_activity_at < now())" \
-	"  RETURNING d.id)" \
-	" SELECT count(*) FROM loc"
-
+	"  RETURNING l.driver_id, l.activity_synced_at IS NULL OR l.activity_synced_at < $7 AS due)" \
+	" SELECT count(*), array_agg(driver_id ORDER BY driver_id) FILTER (WHERE due) FROM loc"
+/* the throttle of a batch: as ACTIVITY_ONE_SQL for the drivers that are due */
+#define ACTIVITY_MANY_SQL \
+	"WITH lk AS (SELECT d.id FROM steppergo.drivers d WHERE d.id = ANY ($1)" \
+	"             ORDER BY d.id FOR NO KEY UPDATE SKIP LOCKED)," \
+	" act AS (UPDATE steppergo.drivers d SET last_activity_at = now() FROM lk" \
+	"          WHERE d.id = lk.id AND (d.last_activity_at IS NULL OR d.last_activity_at < now()))" \
+	" UPDATE steppergo.driver_locations l SET activity_synced_at = now() FROM lk" \
+	"  WHERE l.driver_id = lk.id"
 #define INSERT_MANY_SQL \
 	"WITH loc AS (" \
 	"  INSERT INTO steppergo.driver_locations AS l" \
@@ -566,6 +576,7 @@ ping_cmp(const void *a, const void *b)
 	"         AS p(driver_id, lat, lng, heading, speed, accuracy)" \
 	"    JOIN steppergo.drivers d ON d.id = p.driver_id" \
 	"   WHERE NOT EXISTS (SELECT 1 FROM steppergo.driver_locations x WHERE x.driver_id = p.driver_id)" \
+	"   ORDER BY p.driver_id" \
 	"  ON CONFLICT (driver_id) DO UPDATE" \
 	"     SET latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude," \
 	"         heading = EXCLUDED.heading, speed = EXCLUDED.speed, accuracy = EXCLUDED.accuracy," \
@@ -617,6 +628,28 @@ float_array(Ping *pings, int n, size_t offset, size_t null_offset)
 		d[i] = Float8GetDatum(*(double *) (base + offset));
 	}
 	return construct_md_array(d, nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/*
+ * Runs UPDATE_MANY_SQL: returns the rows written and sets *due to the array
+ * of drivers whose throttle fired (copied into the caller's memory context,
+ * so that it survives a subtransaction), or 0 when there are none.
+ */
+static int64
+update_many(Datum *values, Oid *types, Datum *due)
+{
+	bool		isnull;
+	int64		n;
+	Datum		d;
+
+	if (SPI_execute_plan(keep_plan(&plan_update_many, UPDATE_MANY_SQL, 7, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "driver location write failed");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*due = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+	SPI_freetuptable(SPI_tuptable);
+	return n;
 }
 
 Datum
@@ -747,10 +780,44 @@ sg_drivers_update_locations(PG_FUNCTION_ARGS)
 		SPI_freetuptable(tt);
 	}
 
-	/* 4. write: update the drivers that have a row, insert the others */
-	written = exec_count(keep_plan(&plan_update_many, UPDATE_MANY_SQL, 7, types), values, NULL);
-	if (written < ndistinct)
-		written += exec_count(keep_plan(&plan_insert_many, INSERT_MANY_SQL, 7, types), values, NULL);
+	/*
+	 * 4. write: update the drivers that have a row, insert the others.  An
+	 * insert locks the driver row (dispatch's trigger on driver_locations),
+	 * and nothing may wait for a driver row while holding a position row:
+	 * when some drivers have no row yet, the update is undone and redone
+	 * after the inserts.
+	 */
+	{
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		Datum		due;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+		written = update_many(values, types, &due);
+		if (written < ndistinct)
+		{
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			exec_count(keep_plan(&plan_insert_many, INSERT_MANY_SQL, 7, types), values, NULL);
+			written = update_many(values, types, &due);
+		}
+		else
+		{
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		if (due != (Datum) 0)
+		{
+			Oid			atypes[1] = {UUIDARRAYOID};
+
+			if (SPI_execute_plan(keep_plan(&plan_activity_many, ACTIVITY_MANY_SQL, 1, atypes),
+								 &due, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "driver activity update failed");
+		}
+	}
 	if (written < ndistinct)
 	{
 		/* an unknown driver: the ERROR rolls back what was written */

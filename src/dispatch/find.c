@@ -698,6 +698,17 @@ planar_bound_factor(double lat, double lng, int32 radius, BOX *box)
 	return k;
 }
 
+/* the index the search walks for an origin, a radius and a seat count */
+static Oid
+search_index(double lat, double lng, int32 radius, int32 seats, double *k, BOX *box)
+{
+	*k = planar_bound_factor(lat, lng, radius, box);
+	if (*k <= 0.0)
+		return cat.geog_index;
+	return seats > LARGE_SEATS ? cat.large_index : cat.pos_index;
+}
+
+
 /* the geography expanded by the radius (and 1 %), for the fallback scan */
 static Datum
 expanded_geography(Datum geog, int32 radius)
@@ -790,6 +801,7 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 				maxmaybes = 16;
 	double		k;
 	bool		planar;
+	Oid			indexid;
 	Relation	locations,
 				index;
 	IndexScanDesc scan;
@@ -818,15 +830,13 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 	maybes = (Candidate *) palloc(maxmaybes * sizeof(Candidate));
 	fresh_after = GetCurrentTimestamp() - (int64) sg_dispatch_position_max_age * USECS_PER_SEC;
 
-	k = planar_bound_factor(trip.lat, trip.lng, trip.radius, &box);
-	planar = k > 0.0;
+	indexid = search_index(trip.lat, trip.lng, trip.radius, trip.seats, &k, &box);
+	planar = indexid != cat.geog_index;
 	origin_point.x = trip.lng;
 	origin_point.y = trip.lat;
 
 	locations = table_open(l->relid, AccessShareLock);
-	index = index_open(!planar ? cat.geog_index :
-					   trip.seats > LARGE_SEATS ? cat.large_index : cat.pos_index,
-					   AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
 
 	/* inside the radius's box, nearest first */
 	scan = index_beginscan(locations, index, GetActiveSnapshot(), 1, 1);
@@ -997,6 +1007,7 @@ run_search(FunctionCallInfo fcinfo, bool check_caller)
 
 PG_FUNCTION_INFO_V1(sg_dispatch_find_drivers);
 PG_FUNCTION_INFO_V1(sg_dispatch_search);
+PG_FUNCTION_INFO_V1(sg_dispatch_search_index);
 
 /*
  * find_drivers(trip_id uuid, radius_m integer DEFAULT NULL,
@@ -1019,4 +1030,34 @@ sg_dispatch_search(PG_FUNCTION_ARGS)
 {
 	run_search(fcinfo, false);
 	return (Datum) 0;
+}
+
+/*
+ * dispatch_search_index(lat float8, lng float8, radius_m integer,
+ *						 seats integer) RETURNS regclass
+ *
+ * The index find_drivers walks for a pickup point, a radius and the seats
+ * a trip needs (support and tests: which path a search takes).
+ */
+Datum
+sg_dispatch_search_index(PG_FUNCTION_ARGS)
+{
+	double		lat = PG_GETARG_FLOAT8(0);
+	double		lng = PG_GETARG_FLOAT8(1);
+	int32		radius = PG_GETARG_INT32(2);
+	int32		seats = PG_GETARG_INT32(3);
+	double		k;
+	BOX			box;
+
+	if (isnan(lat) || lat < -90 || lat > 90 || isnan(lng) || lng < -180 || lng > 180)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lat must be within -90..90 and lng within -180..180")));
+	if (radius < 1 || radius > 2000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("radius_m must be between 1 and 2000000"),
+				 errdetail("got %d", radius)));
+	load_catalog();
+	PG_RETURN_OID(search_index(lat, lng, radius, seats, &k, &box));
 }

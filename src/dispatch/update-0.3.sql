@@ -62,6 +62,12 @@ CREATE INDEX driver_locations_dispatch_large_idx ON driver_locations USING gist 
 COMMENT ON INDEX driver_locations_dispatch_large_idx IS
   'Dispatch: as driver_locations_dispatch_idx, for the drivers whose active vehicle seats more than 4 (minivans, buses): a trip for 5 or more passengers searches only them instead of stepping over every sedan in town.';
 
+CREATE FUNCTION dispatch_search_index(lat float8, lng float8, radius_m integer, seats integer) RETURNS regclass
+  AS 'MODULE_PATHNAME', 'sg_dispatch_search_index'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION dispatch_search_index(float8, float8, integer, integer) IS
+  'Internal: the index find_drivers walks for a pickup point, a radius and the seats a trip needs: driver_locations_dispatch_idx, driver_locations_dispatch_large_idx (more than 4 seats), or driver_locations_geog_idx where the radius reaches a pole or the antimeridian. Out-of-range arguments raise 22023.';
+
 -- ---------------------------------------------------------------------------
 -- Keeping the dispatch state
 -- ---------------------------------------------------------------------------

@@ -54,3 +54,48 @@ END
 $$;
 COMMENT ON FUNCTION update_driver_availability(uuid, driver_availability, text) IS
   'The driver app''s switch: ONLINE (only an APPROVED driver), OFFLINE or ON_BREAK, with a history row (triggered_by driver, or admin when an admin acts for the driver). BUSY is the system''s (22023) and a BUSY driver cannot switch until the trip ends (PT409). Going OFFLINE marks the live position inactive. Returns the previous availability.';
+
+CREATE OR REPLACE FUNCTION auto_offline_stale_drivers() RETURNS integer
+  LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path FROM CURRENT
+AS $$
+DECLARE
+  -- the setting has a time unit (SHOW gives 5min); as an interval it reads back exactly
+  after_i interval := coalesce(nullif(current_setting('steppergo.driver_offline_after', true), ''), '300s')::interval;
+  cutoff timestamptz := now() - after_i;
+  after_s bigint := extract(epoch FROM after_i)::bigint;
+  r record;
+  n integer := 0;
+BEGIN
+  -- Both rows are taken with SKIP LOCKED (the position row here, the driver
+  -- row in stale_driver_offline), so the job never waits for a driver who
+  -- resumes sending positions, or for any other writer; rows locked by
+  -- others are left for the next run.
+  FOR r IN
+    SELECT l.driver_id AS id, true AS has_position
+      FROM driver_locations l JOIN drivers d ON d.id = l.driver_id
+     WHERE d.availability = 'ONLINE' AND l.last_updated < cutoff
+     ORDER BY l.driver_id
+       FOR UPDATE OF l SKIP LOCKED
+  LOOP
+    IF stale_driver_offline(r.id, cutoff, after_s) THEN
+      UPDATE driver_locations l SET is_active = false WHERE l.driver_id = r.id AND l.is_active;
+      n := n + 1;
+    END IF;
+  END LOOP;
+  -- ONLINE without any position: measured from last_activity_at (set when going ONLINE)
+  FOR r IN
+    SELECT d.id
+      FROM drivers d
+     WHERE d.availability = 'ONLINE' AND coalesce(d.last_activity_at, d.updated_at) < cutoff
+       AND NOT EXISTS (SELECT 1 FROM driver_locations l WHERE l.driver_id = d.id)
+     ORDER BY d.id
+       FOR UPDATE OF d SKIP LOCKED
+  LOOP
+    IF stale_driver_offline(r.id, cutoff, after_s) THEN
+      n := n + 1;
+    END IF;
+  END LOOP;
+  RETURN n;
+END
+$$;

@@ -51,6 +51,25 @@ for my $v (@old)
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, "CREATE EXTENSION steppergo VERSION '$v' CASCADE");
 	$node->safe_psql($db, q{INSERT INTO steppergo.tenants (name, platform_rate) VALUES ('Kept across upgrade', 0.12)});
+	# a driver written under the old version: approved, online, a minivan, a
+	# break, a position; from 0.3 on, the position row carries the driver's
+	# dispatch state, computed by the update script (the driver number is
+	# given, so that driver_number_seq stays as a fresh install has it)
+	$node->safe_psql($db, q{
+		INSERT INTO steppergo.users (email, phone, name, role)
+		VALUES ('upgrade@drivers.test', '+79070000001', 'Upgrade Driver', 'DRIVER');
+		INSERT INTO steppergo.drivers (user_id, driver_id, status, approval_status, availability)
+		SELECT id, 'DRV-999999', 'APPROVED', 'APPROVED', 'ONLINE' FROM steppergo.users WHERE email = 'upgrade@drivers.test';
+		INSERT INTO steppergo.vehicles (driver_id, make, model, license_plate, passenger_capacity)
+		SELECT d.id, 'Hyundai', 'Staria', 'UPG001', 7 FROM steppergo.drivers d
+		  JOIN steppergo.users u ON u.id = d.user_id WHERE u.email = 'upgrade@drivers.test';
+		INSERT INTO steppergo.driver_availability_schedules (driver_id, start_time, end_time, schedule_type)
+		SELECT d.id, now() + interval '1 day', now() + interval '1 day 1 hour', 'BREAK' FROM steppergo.drivers d
+		  JOIN steppergo.users u ON u.id = d.user_id WHERE u.email = 'upgrade@drivers.test';
+		INSERT INTO steppergo.driver_locations (driver_id, latitude, longitude)
+		SELECT d.id, 43.25, 76.95 FROM steppergo.drivers d
+		  JOIN steppergo.users u ON u.id = d.user_id WHERE u.email = 'upgrade@drivers.test';
+	});
 	$node->safe_psql($db, 'ALTER EXTENSION steppergo UPDATE');
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'steppergo'}),
 		$current, "$v updates to $current");
@@ -66,6 +85,13 @@ for my $v (@old)
 	}
 	is($node->safe_psql($db, q{SELECT platform_rate FROM steppergo.tenants WHERE name = 'Kept across upgrade'}),
 		'0.1200', "data written under $v survives the update");
+	is($node->safe_psql($db, q{
+		SELECT format('%s %s %s', l.dispatch_ready, l.dispatch_seats, l.dispatch_holds)
+		  FROM steppergo.driver_locations l JOIN steppergo.drivers d ON d.id = l.driver_id
+		  JOIN steppergo.users u ON u.id = d.user_id WHERE u.email = 'upgrade@drivers.test'}),
+		't 7 1', "a driver written under $v has its dispatch state after the update");
+	is($node->safe_psql($db, q{SELECT steppergo.refresh_dispatch_state()}),
+		'0', "nothing to fix in the dispatch state after the update from $v");
 }
 
 done_testing();

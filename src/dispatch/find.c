@@ -101,6 +101,9 @@
 #define PLANAR_MAX_LNG 179.5
 /* driver_locations_dispatch_large_idx holds vehicles seating more than this */
 #define LARGE_SEATS 4
+/* the first box of a search holds the points within this many metres */
+#define FIRST_REACH 500.0
+#define REACH_GROWTH 4.0
 
 typedef struct Candidate
 {
@@ -785,6 +788,80 @@ record_visibility(const TripInfo *trip, const Best *best)
 }
 
 /*
+ * One pass of the search: streams the scan's candidates nearest first into
+ * best (eligible) and maybes (eligible but for schedules and trips), until
+ * the bound of the next candidate passes the radius or the worst kept.
+ */
+static void
+scan_candidates(IndexScanDesc scan, TupleTableSlot *slot, const TripInfo *trip, bool planar,
+				double k, Best *best, Candidate **maybes, int *nmaybes, int *maxmaybes)
+{
+	const RelInfo *l = &cat.loc;
+	TimestampTz fresh_after = GetCurrentTimestamp() -
+		(int64) sg_dispatch_position_max_age * USECS_PER_SEC;
+
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		Datum	   *v = slot->tts_values;
+		bool	   *isnull = slot->tts_isnull;
+		double		worst = best_worst(best);
+		double		needed = Min((double) trip->radius, worst);
+		double		bound,
+					d;
+		pg_uuid_t  *id;
+		Candidate	c;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* nothing from here on can be inside the radius or beat the worst kept */
+		if (scan->xs_orderbynulls[0])
+			break;
+		bound = DatumGetFloat8(scan->xs_orderbyvals[0]);
+		bound = planar ? k * bound * DEG2RAD : SPHERE_LOWER_BOUND * bound;
+		if (bound > needed)
+			break;
+
+		/* every rule but schedules, trips and declines, from this row */
+		slot_getsomeattrs(slot, l->max_att);
+		if (!DatumGetBool(v[l->att[L_READY] - 1]) ||
+			!DatumGetBool(v[l->att[L_IS_ACTIVE] - 1]) ||
+			DatumGetTimestampTz(v[l->att[L_LAST_UPDATED] - 1]) < fresh_after ||
+			!DatumGetBool(v[l->att[trip->is_private ? L_PRIVATE : L_SHARED] - 1]) ||
+			DatumGetInt32(v[l->att[L_SEATS] - 1]) < trip->seats)
+			continue;
+		d = sg_dispatch_spheroid_distance(trip->lat, trip->lng,
+										  DatumGetFloat8(v[l->att[L_LATITUDE] - 1]),
+										  DatumGetFloat8(v[l->att[L_LONGITUDE] - 1]));
+		if (d > needed)
+			continue;			/* outside, or effective >= distance > worst */
+		c.effective = sg_dispatch_effective_distance(d,
+													 sg_dispatch_rating_penalty(DatumGetFloat8(v[l->att[L_RATING] - 1]),
+																				DatumGetInt32(v[l->att[L_REVIEWS] - 1])),
+													 sg_dispatch_acceptance_penalty(isnull[l->att[L_ACCEPTANCE] - 1] ? 0.0 :
+																					DatumGetFloat8(v[l->att[L_ACCEPTANCE] - 1]),
+																					isnull[l->att[L_ACCEPTANCE] - 1]));
+		if (c.effective > worst)
+			continue;
+		id = DatumGetUUIDP(v[l->att[L_DRIVER_ID] - 1]);
+		if (declined(trip, id))
+			continue;
+		memcpy(c.id.data, id->data, UUID_LEN);
+		c.distance = d;
+		if (DatumGetInt32(v[l->att[L_HOLDS] - 1]) == 0)
+			best_add(best, &c);
+		else
+		{
+			if (*nmaybes == *maxmaybes)
+			{
+				*maxmaybes *= 2;
+				*maybes = (Candidate *) repalloc(*maybes, *maxmaybes * sizeof(Candidate));
+			}
+			(*maybes)[(*nmaybes)++] = c;
+		}
+	}
+}
+
+/*
  * The search shared by find_drivers and dispatch_search.  Fills ts with
  * (driver_id, distance_m, score), best first.
  */
@@ -810,7 +887,7 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 				within;
 	Point		origin_point;
 	BOX			box;
-	TimestampTz fresh_after;
+	double		reach;
 	int			i;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -828,7 +905,6 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 	best.n = 0;
 	best.max = max_results;
 	maybes = (Candidate *) palloc(maxmaybes * sizeof(Candidate));
-	fresh_after = GetCurrentTimestamp() - (int64) sg_dispatch_position_max_age * USECS_PER_SEC;
 
 	indexid = search_index(trip.lat, trip.lng, trip.radius, trip.seats, &k, &box);
 	planar = indexid != cat.geog_index;
@@ -837,85 +913,49 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 
 	locations = table_open(l->relid, AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
-
-	/* inside the radius's box, nearest first */
+	/*
+	 * Nearest first, inside a box that holds every point within "reach"
+	 * metres.  A box far larger than the few dozen candidates a dense city
+	 * needs makes the index visit every entry of the pages near the pickup
+	 * point; so the first box is FIRST_REACH metres, and it grows (by
+	 * REACH_GROWTH, up to the radius) until it provably holds every
+	 * candidate that could still enter: a point outside the box of reach r
+	 * is farther than r.  Each larger box starts the search again.
+	 */
 	scan = index_beginscan(locations, index, GetActiveSnapshot(), 1, 1);
-	if (planar)
-	{
-		ScanKeyEntryInitialize(&within, 0, 1, cat.pos_within.strategy, cat.pos_within.subtype,
-							   InvalidOid, cat.pos_within.proc, BoxPGetDatum(&box));
-		ScanKeyEntryInitialize(&orderby, SK_ORDER_BY, 1, cat.pos_order.strategy, cat.pos_order.subtype,
-							   InvalidOid, cat.pos_order.proc, PointPGetDatum(&origin_point));
-	}
-	else
-	{
-		ScanKeyEntryInitialize(&within, 0, 1, cat.geog_overlap.strategy, cat.geog_overlap.subtype,
-							   InvalidOid, cat.geog_overlap.proc,
-							   expanded_geography(trip.geog, trip.radius));
-		ScanKeyEntryInitialize(&orderby, SK_ORDER_BY, 1, cat.geog_order.strategy, cat.geog_order.subtype,
-							   InvalidOid, cat.geog_order.proc, trip.geog);
-	}
-	index_rescan(scan, &within, 1, &orderby, 1);
 	slot = table_slot_create(locations, NULL);
-
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	reach = planar ? Min(trip.radius, FIRST_REACH) : trip.radius;
+	for (;;)
 	{
-		Datum	   *v = slot->tts_values;
-		bool	   *isnull = slot->tts_isnull;
-		double		worst = best_worst(&best);
-		double		needed = Min((double) trip.radius, worst);
-		double		bound,
-					d;
-		pg_uuid_t  *id;
-		Candidate	c;
+		bool		complete;
 
-		CHECK_FOR_INTERRUPTS();
-
-		/* nothing from here on can be inside the radius or beat the worst kept */
-		if (scan->xs_orderbynulls[0])
-			break;
-		bound = DatumGetFloat8(scan->xs_orderbyvals[0]);
-		bound = planar ? k * bound * DEG2RAD : SPHERE_LOWER_BOUND * bound;
-		if (bound > needed)
-			break;
-
-		/* every rule but schedules, trips and declines, from this row */
-		slot_getsomeattrs(slot, l->max_att);
-		if (!DatumGetBool(v[l->att[L_READY] - 1]) ||
-			!DatumGetBool(v[l->att[L_IS_ACTIVE] - 1]) ||
-			DatumGetTimestampTz(v[l->att[L_LAST_UPDATED] - 1]) < fresh_after ||
-			!DatumGetBool(v[l->att[trip.is_private ? L_PRIVATE : L_SHARED] - 1]) ||
-			DatumGetInt32(v[l->att[L_SEATS] - 1]) < trip.seats)
-			continue;
-		d = sg_dispatch_spheroid_distance(trip.lat, trip.lng,
-										  DatumGetFloat8(v[l->att[L_LATITUDE] - 1]),
-										  DatumGetFloat8(v[l->att[L_LONGITUDE] - 1]));
-		if (d > needed)
-			continue;			/* outside, or effective >= distance > worst */
-		c.effective = sg_dispatch_effective_distance(d,
-													 sg_dispatch_rating_penalty(DatumGetFloat8(v[l->att[L_RATING] - 1]),
-																				DatumGetInt32(v[l->att[L_REVIEWS] - 1])),
-													 sg_dispatch_acceptance_penalty(isnull[l->att[L_ACCEPTANCE] - 1] ? 0.0 :
-																					DatumGetFloat8(v[l->att[L_ACCEPTANCE] - 1]),
-																					isnull[l->att[L_ACCEPTANCE] - 1]));
-		if (c.effective > worst)
-			continue;
-		id = DatumGetUUIDP(v[l->att[L_DRIVER_ID] - 1]);
-		if (declined(&trip, id))
-			continue;
-		memcpy(c.id.data, id->data, UUID_LEN);
-		c.distance = d;
-		if (DatumGetInt32(v[l->att[L_HOLDS] - 1]) == 0)
-			best_add(&best, &c);
+		if (planar)
+		{
+			(void) planar_bound_factor(trip.lat, trip.lng, (int32) reach, &box);
+			ScanKeyEntryInitialize(&within, 0, 1, cat.pos_within.strategy, cat.pos_within.subtype,
+								   InvalidOid, cat.pos_within.proc, BoxPGetDatum(&box));
+			ScanKeyEntryInitialize(&orderby, SK_ORDER_BY, 1, cat.pos_order.strategy, cat.pos_order.subtype,
+								   InvalidOid, cat.pos_order.proc, PointPGetDatum(&origin_point));
+		}
 		else
 		{
-			if (nmaybes == maxmaybes)
-			{
-				maxmaybes *= 2;
-				maybes = (Candidate *) repalloc(maybes, maxmaybes * sizeof(Candidate));
-			}
-			maybes[nmaybes++] = c;
+			ScanKeyEntryInitialize(&within, 0, 1, cat.geog_overlap.strategy, cat.geog_overlap.subtype,
+								   InvalidOid, cat.geog_overlap.proc,
+								   expanded_geography(trip.geog, trip.radius));
+			ScanKeyEntryInitialize(&orderby, SK_ORDER_BY, 1, cat.geog_order.strategy, cat.geog_order.subtype,
+								   InvalidOid, cat.geog_order.proc, trip.geog);
 		}
+		index_rescan(scan, &within, 1, &orderby, 1);
+		best.n = 0;
+		nmaybes = 0;
+		scan_candidates(scan, slot, &trip, planar, k, &best, &maybes, &nmaybes, &maxmaybes);
+
+		/* every candidate that could enter lies within reach: done */
+		complete = reach >= trip.radius ||
+			Min((double) trip.radius, best_worst(&best)) <= reach;
+		if (complete)
+			break;
+		reach = Min((double) trip.radius, reach * REACH_GROWTH);
 	}
 
 	ExecDropSingleTupleTableSlot(slot);

@@ -9,7 +9,8 @@
 --    lower bound of the WGS84 distance (see README, "How find_drivers
 --    searches"); near the poles and the antimeridian it walks the geography
 --    index instead.  The index holds only drivers that can be dispatched at
---    all (APPROVED and ONLINE): offline drivers cost a search nothing.
+--    all (APPROVED, ONLINE, with an active vehicle): the others cost a search
+--    nothing.
 -- 2. A dispatch state on each position row: the driver's approval and
 --    availability, trip types, rating, acceptance rate, the active
 --    vehicle's capacity, and the number of things that can make the driver
@@ -54,9 +55,10 @@ COMMENT ON COLUMN driver_locations.dispatch_review_count IS
   'Dispatch state: drivers.review_count.';
 COMMENT ON COLUMN driver_locations.dispatch_acceptance_rate IS
   'Dispatch state: drivers.acceptance_rate (NULL when unknown).';
-CREATE INDEX driver_locations_dispatch_idx ON driver_locations USING gist (pos) WHERE dispatch_ready;
+CREATE INDEX driver_locations_dispatch_idx ON driver_locations USING gist (pos)
+  WHERE dispatch_ready AND dispatch_seats > 0;
 COMMENT ON INDEX driver_locations_dispatch_idx IS
-  'Dispatch: nearest-first (KNN) search of the positions of APPROVED, ONLINE drivers in degree space, far cheaper per entry than the geography index; find_drivers converts its order into a WGS84 lower bound.';
+  'Dispatch: nearest-first (KNN) search of the positions of APPROVED, ONLINE drivers with an active vehicle, in degree space, far cheaper per entry than the geography index; find_drivers converts its order into a WGS84 lower bound.';
 CREATE INDEX driver_locations_dispatch_large_idx ON driver_locations USING gist (pos)
   WHERE dispatch_ready AND dispatch_seats > 4;
 COMMENT ON INDEX driver_locations_dispatch_large_idx IS

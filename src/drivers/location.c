@@ -75,6 +75,7 @@ static SPIPlanPtr plan_owner = NULL;
 static SPIPlanPtr plan_assert = NULL;
 static SPIPlanPtr plan_update_one = NULL;
 static SPIPlanPtr plan_activity_one = NULL;
+static SPIPlanPtr plan_reset_one = NULL;
 static SPIPlanPtr plan_insert_one = NULL;
 static SPIPlanPtr plan_update_many = NULL;
 static SPIPlanPtr plan_activity_many = NULL;
@@ -254,23 +255,28 @@ report_unknown_driver(const pg_uuid_t *id, int index)
 #define UPDATE_ONE_SQL \
 	"UPDATE steppergo.driver_locations l" \
 	"   SET latitude = $2, longitude = $3, heading = $4, speed = $5, accuracy = $6," \
-	"       last_updated = now(), is_active = true" \
+	"       last_updated = now(), is_active = true," \
+	"       activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
+	"                            THEN now() ELSE l.activity_synced_at END" \
 	" WHERE l.driver_id = $1" \
-	" RETURNING l.activity_synced_at IS NULL OR l.activity_synced_at < $7"
+	" RETURNING l.activity_synced_at = now()"
 
 /*
- * When the throttle fires: refresh drivers.last_activity_at and mark the
- * position row, unless another transaction holds the driver row (then the
- * next ping tries again): a ping never waits for a driver row, as every
- * other writer locks the driver row before the position row.
+ * When the throttle fires (the UPDATE above marked the position row): the
+ * driver row is taken only if nobody else holds it -- a ping never waits
+ * for a driver row, as every other writer locks the driver row before the
+ * position row -- and last_activity_at refreshed.  The count says whether
+ * the driver row was had; when it was not, RESET_ONE_SQL clears the mark
+ * (NULL: due again at the next ping).
  */
 #define ACTIVITY_ONE_SQL \
 	"WITH lk AS (SELECT d.id FROM steppergo.drivers d WHERE d.id = $1" \
 	"             FOR NO KEY UPDATE SKIP LOCKED)," \
 	" act AS (UPDATE steppergo.drivers d SET last_activity_at = now() FROM lk" \
 	"          WHERE d.id = lk.id AND (d.last_activity_at IS NULL OR d.last_activity_at < now()))" \
-	" UPDATE steppergo.driver_locations l SET activity_synced_at = now() FROM lk" \
-	"  WHERE l.driver_id = lk.id"
+	" SELECT count(*) FROM lk"
+#define RESET_ONE_SQL \
+	"UPDATE steppergo.driver_locations SET activity_synced_at = NULL WHERE driver_id = $1"
 
 #define INSERT_ONE_SQL \
 	"WITH loc AS (" \
@@ -381,7 +387,8 @@ sg_drivers_update_location(PG_FUNCTION_ARGS)
 		Datum		due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull && DatumGetBool(due) &&
-			SPI_execute_plan(keep_plan(&plan_activity_one, ACTIVITY_ONE_SQL, 7, types),
+			exec_count(keep_plan(&plan_activity_one, ACTIVITY_ONE_SQL, 7, types), values, nulls) == 0 &&
+			SPI_execute_plan(keep_plan(&plan_reset_one, RESET_ONE_SQL, 7, types),
 							 values, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "driver activity update failed");
 	}
@@ -554,18 +561,23 @@ ping_cmp(const void *a, const void *b)
 	" loc AS (" \
 	"  UPDATE steppergo.driver_locations l" \
 	"     SET latitude = p.lat, longitude = p.lng, heading = p.heading, speed = p.speed," \
-	"         accuracy = p.accuracy, last_updated = now(), is_active = true" \
+	"         accuracy = p.accuracy, last_updated = now(), is_active = true," \
+	"         activity_synced_at = CASE WHEN l.activity_synced_at IS NULL OR l.activity_synced_at < $7" \
+	"                            THEN now() ELSE l.activity_synced_at END" \
 	"    FROM p WHERE l.driver_id = p.driver_id" \
-	"  RETURNING l.driver_id, l.activity_synced_at IS NULL OR l.activity_synced_at < $7 AS due)" \
+	"  RETURNING l.driver_id, l.activity_synced_at = now() AS due)" \
 	" SELECT count(*), array_agg(driver_id ORDER BY driver_id) FILTER (WHERE due) FROM loc"
-/* the throttle of a batch: as ACTIVITY_ONE_SQL for the drivers that are due */
+/*
+ * The throttle of a batch, as ACTIVITY_ONE_SQL and RESET_ONE_SQL for the
+ * drivers that are due, in one statement
+ */
 #define ACTIVITY_MANY_SQL \
 	"WITH lk AS (SELECT d.id FROM steppergo.drivers d WHERE d.id = ANY ($1)" \
 	"             ORDER BY d.id FOR NO KEY UPDATE SKIP LOCKED)," \
 	" act AS (UPDATE steppergo.drivers d SET last_activity_at = now() FROM lk" \
 	"          WHERE d.id = lk.id AND (d.last_activity_at IS NULL OR d.last_activity_at < now()))" \
-	" UPDATE steppergo.driver_locations l SET activity_synced_at = now() FROM lk" \
-	"  WHERE l.driver_id = lk.id"
+	" UPDATE steppergo.driver_locations l SET activity_synced_at = NULL" \
+	"  WHERE l.driver_id = ANY ($1) AND NOT EXISTS (SELECT 1 FROM lk WHERE lk.id = l.driver_id)"
 #define INSERT_MANY_SQL \
 	"WITH loc AS (" \
 	"  INSERT INTO steppergo.driver_locations AS l" \

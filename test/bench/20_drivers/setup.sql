@@ -14,18 +14,23 @@ SELECT setseed(0.20);
 INSERT INTO steppergo.users (email, phone, name, password_hash, role)
 SELECT 'bench20.' || g || '@drivers.test', '+79021' || lpad(g::text, 6, '0'), 'Bench20 Driver ' || g, 'x', 'DRIVER'
   FROM generate_series(1, greatest(2000, (100000 * :scale)::int)) g;
+-- a live fleet: every driver has been pinging, so its last_activity_at and
+-- the throttle mark of its position row lie within the last minute (the
+-- throttle then fires on its real schedule, once a minute per driver, not
+-- on every driver's first ping of the run)
 INSERT INTO steppergo.drivers (user_id, status, availability, last_activity_at)
-SELECT u.id, 'APPROVED', 'ONLINE', now() - interval '10 minutes'
+SELECT u.id, 'APPROVED', 'ONLINE', now() - random() * interval '1 minute'
   FROM steppergo.users u WHERE u.email LIKE 'bench20.%@drivers.test';
 CREATE TABLE bench20_drivers AS
 SELECT row_number() OVER (ORDER BY d.id)::int AS n, d.id AS driver_id
   FROM steppergo.drivers d JOIN steppergo.users u ON u.id = d.user_id
  WHERE u.email LIKE 'bench20.%@drivers.test';
 ALTER TABLE bench20_drivers ADD PRIMARY KEY (n);
-INSERT INTO steppergo.driver_locations (driver_id, latitude, longitude, heading, speed, accuracy, last_updated)
-SELECT driver_id, 43.238 + (random() - 0.5) * 0.27, 76.889 + (random() - 0.5) * 0.37,
-       random() * 360, random() * 20, 5, now()
-  FROM bench20_drivers;
+INSERT INTO steppergo.driver_locations (driver_id, latitude, longitude, heading, speed, accuracy, last_updated,
+                                        activity_synced_at)
+SELECT b.driver_id, 43.238 + (random() - 0.5) * 0.27, 76.889 + (random() - 0.5) * 0.37,
+       random() * 360, random() * 20, 5, now(), d.last_activity_at
+  FROM bench20_drivers b JOIN steppergo.drivers d ON d.id = b.driver_id;
 
 -- batches: consecutive runs of drivers from a random start, fresh positions
 CREATE TABLE bench20_batches (size int, k int, pings jsonb, PRIMARY KEY (size, k));

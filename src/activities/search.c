@@ -548,16 +548,40 @@ direct_search(Datum city, text *category, int32 max_results,
 		int64		align;
 	}			rating_buf;
 
-	if (!dc.valid)
-		dc_load();
-	if (!dc.usable)
-		return false;
+	/*
+	 * Lock both tables first: taking the locks processes pending
+	 * invalidations, so a relation dropped or changed since dc was filled
+	 * shows as !dc.valid here, and no DDL on them or their indexes can run
+	 * from now to the end of the transaction.  Fill dc again once if so.
+	 */
+	for (int attempt = 0;; attempt++)
+	{
+		if (!dc.valid)
+			dc_load();
+		if (!dc.usable)
+			return false;
+		act = try_table_open(dc.act_relid, AccessShareLock);
+		photos = act ? try_table_open(dc.photo_relid, AccessShareLock) : NULL;
+		if (act != NULL && photos != NULL && dc.valid)
+			break;
+		if (photos != NULL)
+			table_close(photos, AccessShareLock);
+		if (act != NULL)
+			table_close(act, AccessShareLock);
+		if (attempt > 0)
+			return false;
+		dc.valid = false;
+	}
 	/* what the executor would check for the query of sq_text() */
 	if (pg_class_aclcheck(dc.act_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
 		pg_class_aclcheck(dc.photo_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
 		check_enable_rls(dc.act_relid, InvalidOid, true) == RLS_ENABLED ||
 		check_enable_rls(dc.photo_relid, InvalidOid, true) == RLS_ENABLED)
+	{
+		table_close(photos, AccessShareLock);
+		table_close(act, AccessShareLock);
 		return false;
+	}
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "search_activities direct",
 								 ALLOCSET_DEFAULT_SIZES);
@@ -576,7 +600,6 @@ direct_search(Datum city, text *category, int32 max_results,
 	}
 	top = palloc(sizeof(Candidate) * (max_results + 1));
 
-	act = table_open(dc.act_relid, AccessShareLock);
 	cc_idx = index_open(dc.cc_indexid, AccessShareLock);
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   dc.city_coll, F_TEXTEQ, city);
@@ -660,7 +683,6 @@ direct_search(Datum city, text *category, int32 max_results,
 	index_close(cc_idx, NoLock);
 
 	/* the rows kept, with their cover's URL */
-	photos = table_open(dc.photo_relid, AccessShareLock);
 	cover_idx = index_open(dc.cover_indexid, AccessShareLock);
 	slot = table_slot_create(photos, NULL);
 	scan = index_beginscan(photos, cover_idx, snapshot, 1, 0);

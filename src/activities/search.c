@@ -49,6 +49,7 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
@@ -405,8 +406,11 @@ dc_load(void)
 	/* activities_city_category_idx: a valid btree on (city, category) */
 	get_atttypetypmodcoll(dc.act_relid, dc.a_city, &typid, &typmod, &city_coll);
 	get_atttypetypmodcoll(dc.act_relid, dc.a_category, &typid, &typmod, &category_coll);
-	idx = index_open(dc.cc_indexid, AccessShareLock);
-	if (idx->rd_rel->relam != BTREE_AM_OID || idx->rd_index->indrelid != dc.act_relid ||
+	/* (try_: a concurrent drop between the name look-up and here) */
+	idx = try_relation_open(dc.cc_indexid, AccessShareLock);
+	if (idx == NULL)
+		return;
+	if (idx->rd_rel->relkind != RELKIND_INDEX || idx->rd_rel->relam != BTREE_AM_OID || idx->rd_index->indrelid != dc.act_relid ||
 		!idx->rd_index->indisvalid || !idx->rd_index->indisready || !idx->rd_index->indislive ||
 		IndexRelationGetNumberOfKeyAttributes(idx) < 2 ||
 		idx->rd_index->indkey.values[0] != dc.a_city ||
@@ -418,7 +422,7 @@ dc_load(void)
 		!get_collation_isdeterministic(idx->rd_indcollation[0]) ||
 		!get_collation_isdeterministic(idx->rd_indcollation[1]))
 	{
-		index_close(idx, AccessShareLock);
+		relation_close(idx, AccessShareLock);
 		return;
 	}
 	dc.city_coll = idx->rd_indcollation[0];
@@ -429,13 +433,20 @@ dc_load(void)
 	opfamily = idx->rd_opfamily[1];
 	op = get_opfamily_member(opfamily, TEXTOID, TEXTOID, BTEqualStrategyNumber);
 	dc.category_eq = OidIsValid(op) ? get_opcode(op) : InvalidOid;
-	index_close(idx, AccessShareLock);
+	relation_close(idx, AccessShareLock);
 	/* bytewise equality is what the category filter below relies on */
 	if (dc.city_eq != F_TEXTEQ || dc.category_eq != F_TEXTEQ)
 		return;
 
 	/* activity_photos_one_cover: a valid btree on (activity_id) WHERE is_cover */
-	idx = index_open(dc.cover_indexid, AccessShareLock);
+	idx = try_relation_open(dc.cover_indexid, AccessShareLock);
+	if (idx == NULL)
+		return;
+	if (idx->rd_rel->relkind != RELKIND_INDEX)
+	{
+		relation_close(idx, AccessShareLock);
+		return;
+	}
 	pred = RelationGetIndexPredicate(idx);
 	if (idx->rd_rel->relam != BTREE_AM_OID || idx->rd_index->indrelid != dc.photo_relid ||
 		!idx->rd_index->indisvalid || !idx->rd_index->indisready || !idx->rd_index->indislive ||
@@ -445,11 +456,11 @@ dc_load(void)
 		list_length(pred) != 1 || !IsA(linitial(pred), Var) ||
 		((Var *) linitial(pred))->varattno != dc.p_is_cover)
 	{
-		index_close(idx, AccessShareLock);
+		relation_close(idx, AccessShareLock);
 		return;
 	}
 	op = get_opfamily_member(idx->rd_opfamily[0], UUIDOID, UUIDOID, BTEqualStrategyNumber);
-	index_close(idx, AccessShareLock);
+	relation_close(idx, AccessShareLock);
 	if (!OidIsValid(op) || get_opcode(op) != F_UUID_EQ)
 		return;
 

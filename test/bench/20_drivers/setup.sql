@@ -21,6 +21,15 @@ SELECT 'bench20.' || g || '@drivers.test', '+79021' || lpad(g::text, 6, '0'), 'B
 INSERT INTO steppergo.drivers (user_id, status, availability, last_activity_at)
 SELECT u.id, 'APPROVED', 'ONLINE', now() - random() * interval '1 minute'
   FROM steppergo.users u WHERE u.email LIKE 'bench20.%@drivers.test';
+-- each with an active vehicle (a fifth of them minivans), as online drivers
+-- have: their pings then maintain dispatch's indexes of driver_locations
+-- (driver_locations_dispatch_idx, and the large-vehicle one for minivans)
+-- exactly as in production, on both sides of every comparison
+INSERT INTO steppergo.vehicles (driver_id, make, model, license_plate, type, passenger_capacity)
+SELECT d.id, 'Toyota', 'Camry', 'B20' || lpad(row_number() OVER ()::text, 7, '0'), 'SEDAN',
+       CASE WHEN random() < 0.8 THEN 4 ELSE 7 END
+  FROM steppergo.drivers d JOIN steppergo.users u ON u.id = d.user_id
+ WHERE u.email LIKE 'bench20.%@drivers.test';
 CREATE TABLE bench20_drivers AS
 SELECT row_number() OVER (ORDER BY d.id)::int AS n, d.id AS driver_id
   FROM steppergo.drivers d JOIN steppergo.users u ON u.id = d.user_id
@@ -48,6 +57,6 @@ SELECT s.size, k,
   FROM (VALUES (100, 200), (1000, 40)) s(size, nbatches)
  CROSS JOIN LATERAL generate_series(1, s.nbatches) k
  CROSS JOIN LATERAL (SELECT floor(random() * ((SELECT count(*) FROM bench20_drivers) - s.size + k * 0))::int AS start) st;
-VACUUM ANALYZE steppergo.users, steppergo.drivers, steppergo.driver_locations, bench20_drivers, bench20_batches;
+VACUUM ANALYZE steppergo.users, steppergo.drivers, steppergo.vehicles, steppergo.driver_locations, bench20_drivers, bench20_batches;
 INSERT INTO bench_meta SELECT 'nd20', count(*)::text FROM bench20_drivers;
 INSERT INTO bench_meta VALUES ('nb100', '200'), ('nb1000', '40');

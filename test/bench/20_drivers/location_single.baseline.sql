@@ -1,5 +1,6 @@
--- Baseline: the bare single-row UPDATE of a driver's position (no checks).
-\set n random(1, :nd20)
+-- Baseline: the bare single-row UPDATE of a driver's position (no checks),
+-- same live pool as location_single.sql.
+\set n random(1, :nd20_live)
 \set dlat random(-1350, 1350)
 \set dlng random(-1850, 1850)
 UPDATE steppergo.driver_locations

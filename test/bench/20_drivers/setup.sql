@@ -59,4 +59,6 @@ SELECT s.size, k,
  CROSS JOIN LATERAL (SELECT floor(random() * ((SELECT count(*) FROM bench20_drivers) - s.size + k * 0))::int AS start) st;
 VACUUM ANALYZE steppergo.users, steppergo.drivers, steppergo.vehicles, steppergo.driver_locations, bench20_drivers, bench20_batches;
 INSERT INTO bench_meta SELECT 'nd20', count(*)::text FROM bench20_drivers;
+-- the live pool of location_single (drivers 1..nd20_live ping every ~4 s)
+INSERT INTO bench_meta SELECT 'nd20_live', least(count(*), 20000)::text FROM bench20_drivers;
 INSERT INTO bench_meta VALUES ('nb100', '200'), ('nb1000', '40');

@@ -1,14 +1,13 @@
 -- ===========================================================================
 -- payouts (release 0.3): a cheaper run_payout_batch (src/payouts/README.md,
--- "Bench" says where the time goes).  Release 0.2 computed the rate of every
--- booking by calling platform_rate() per row (the "rates" CTE was inlined;
--- platform_rate is a non-inlinable SQL function with a pinned search_path:
--- 6 us a call, twice per booking), picked the bookings into a materialised
--- CTE, grouped it, joined it back to the groups and updated each booking
--- through its primary key (about 400 MB of temporary files and 1,000,000
--- index descents for 1,000,000 bookings).  Now the rates are materialised
--- once per tenant, and one UPDATE settles the bookings in a single pass
--- while the payouts are summed from exactly the rows it settled.
+-- "Bench" says where the time goes).  Release 0.2 picked the bookings into
+-- a materialised CTE, grouped it, joined it back to the groups and updated
+-- each booking through its primary key (about 400 MB of temporary files and
+-- 1,000,000 index descents for 1,000,000 bookings).  Now one UPDATE settles
+-- the bookings in a single pass while the payouts are summed from exactly
+-- the rows it settled.  (The rates CTE is MATERIALIZED to state that
+-- platform_rate() runs once per tenant; the planner already evaluated it
+-- per tenant row in 0.2, as a placeholder below the outer join.)
 -- ===========================================================================
 
 CREATE FUNCTION payout_group_id(batch_id uuid, driver_id uuid, tenant_id uuid, currency text)

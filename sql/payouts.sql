@@ -70,6 +70,19 @@ SELECT pg_temp.try('SELECT * FROM steppergo.payout_split(NULL)');
 SELECT pg_temp.try('SELECT * FROM steppergo.payout_split(100, NULL)');
 SELECT pg_temp.try('SELECT steppergo.payout_fee(-1, 0.15, 2)');
 SELECT payout_fee(100.5, 0.15, 0) IS NULL AS unpayable_is_null, payout_fee(100.50, 0.15, 0) IS NULL AS trailing_zero_is_payable;
+-- payout_payable (release 0.3, the batch's filter) says exactly when
+-- payout_fee returns a fee: 20,000 amounts of 0 to 4 decimals against minor
+-- units 0 to 4, with trailing zeros (1.50 in a 1-decimal currency)
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE payout_payable(g, m)) BETWEEN 1 AND count(*) - 1 AS both_kinds,
+       count(*) FILTER (WHERE payout_payable(g, m) IS DISTINCT FROM (payout_fee(g, 0.15, m) IS NOT NULL)) AS differs_from_fee
+  FROM (SELECT round((random() * 1000)::numeric, n % 5) * (CASE WHEN n % 3 = 0 THEN 1.00 ELSE 1 END) AS g,
+               (n / 5) % 5 AS m
+          FROM generate_series(1, 20000) n) s;
+SELECT payout_payable(100.5, 0) AS half_yen, payout_payable(100.50, 1) AS trailing_zero, payout_payable(0, 0) AS zero;
+SELECT pg_temp.try('SELECT steppergo.payout_payable(-1, 2)');
+SELECT pg_temp.try('SELECT steppergo.payout_payable(''NaN'', 2)');
+SELECT pg_temp.try('SELECT steppergo.payout_payable(1, 5)');
 
 -- ============================================================ platform rate
 INSERT INTO tenants (name, platform_rate) VALUES ('Payouts Twenty Percent', 0.2), ('Payouts Default Rate', NULL);
@@ -159,6 +172,12 @@ SELECT drv.who, c.currency, c.gross, c.platform_rate, c.amount, c.status, c.payo
 -- never two currencies in one payout
 SELECT count(*) AS mixed_currency_payouts
   FROM my_payouts p WHERE EXISTS (SELECT 1 FROM bookings b WHERE b.payout_id = p.id AND b.currency <> p.currency);
+-- the payouts of one batch: UUIDv7 keys of the batch's time, sharing the
+-- batch id's first 8 bytes (payout_group_id, release 0.3)
+SELECT count(*) AS payouts, count(DISTINCT left(id::text, 18)) AS batch_prefixes,
+       bool_and(uuid_v7_time(id) BETWEEN created_at - interval '1 minute' AND created_at + interval '1 minute')
+         AS v7_time_of_batch
+  FROM my_payouts;
 
 -- idempotent: the same period again creates nothing
 SELECT run_payout_batch('2020-02-01 00:00+00') AS batch_a_again;
@@ -340,6 +359,36 @@ UPDATE driver_commissions SET amount = amount - 1 WHERE id = :'c_owed';
 SELECT invariant, count(*) FROM my_reconcile GROUP BY invariant ORDER BY invariant;
 ROLLBACK;
 SELECT count(*) AS violations_after_rollback FROM my_reconcile WHERE invariant <> 'unpayable_booking';
+
+-- ============================================ payout ids within a batch
+-- payout_group_id (release 0.3): the payout id of a (driver, tenant,
+-- currency) group, a pure function of the batch id and the group.  Every
+-- part of the group counts (a NULL tenant is not the all-zero uuid), the
+-- first 8 bytes are the batch id's (time-ordered UUIDv7), the variant bits
+-- are RFC 9562's.
+SELECT payout_group_id(b, d, NULL, 'KZT') = payout_group_id(b, d, NULL, 'KZT') AS same_group_same_id,
+       payout_group_id(b, d, NULL, 'KZT') <> payout_group_id(b, d, NULL, 'USD') AS by_currency,
+       payout_group_id(b, d, NULL, 'KZT') <> payout_group_id(b, d, t, 'KZT') AS by_tenant,
+       payout_group_id(b, d, NULL, 'KZT') <> payout_group_id(b, d, '00000000-0000-0000-0000-000000000000', 'KZT')
+         AS null_tenant_not_zero,
+       payout_group_id(b, d, t, 'KZT') <> payout_group_id(b, d2, t, 'KZT') AS by_driver,
+       payout_group_id(b, d, t, 'KZT') <> payout_group_id(b2, d, t, 'KZT') AS by_batch,
+       left(payout_group_id(b, d, t, 'KZT')::text, 18) = left(b::text, 18) AS batch_prefix,
+       uuid_v7_time(payout_group_id(b, d, t, 'KZT')) = uuid_v7_time(b) AS batch_time,
+       substr(payout_group_id(b, d, t, 'KZT')::text, 20, 1) IN ('8', '9', 'a', 'b') AS rfc_variant
+  FROM (VALUES ('01a24a57-e2dd-73a0-abab-fdb470b01e21'::uuid, '01a24a57-e2dd-73a0-abab-fdb470b01e22'::uuid,
+                '01a24a38-5d1c-7261-b7a1-52c18430c6e1'::uuid, '01a24a38-5d1c-7261-b7a1-52c18430c6e2'::uuid,
+                '01a24a38-5d1c-7261-87a1-52c18430c6e3'::uuid)) v(b, b2, d, d2, t);
+-- 300,000 groups of one batch (100,000 drivers, with and without a tenant,
+-- two currencies): 300,000 distinct ids
+SELECT count(DISTINCT payout_group_id('01a24a57-e2dd-73a0-abab-fdb470b01e21', d, t, c)) AS distinct_ids
+  FROM (SELECT gen_random_uuid() AS d FROM generate_series(1, 100000)) drivers,
+       (VALUES (NULL::uuid), ('01a24a38-5d1c-7261-87a1-52c18430c6e3')) tn(t), (VALUES ('KZT'), ('USD')) cu(c)
+ WHERE (t IS NULL) OR c = 'KZT';
+SELECT pg_temp.try('SELECT steppergo.payout_group_id(NULL, gen_random_uuid(), NULL, ''KZT'')');
+SELECT pg_temp.try('SELECT steppergo.payout_group_id(gen_random_uuid(), NULL, NULL, ''KZT'')');
+SELECT pg_temp.try('SELECT steppergo.payout_group_id(gen_random_uuid(), gen_random_uuid(), NULL, NULL)');
+SELECT pg_temp.try('SELECT steppergo.payout_group_id(gen_random_uuid(), gen_random_uuid(), NULL, '''')');
 
 -- the job: daily at 02:00 in Almaty = 21:00 UTC
 SELECT name, schedule, command FROM job_definitions WHERE name = 'steppergo_payout_batch';

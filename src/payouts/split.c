@@ -22,10 +22,31 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 PG_FUNCTION_INFO_V1(sg_payout_split);
 PG_FUNCTION_INFO_V1(sg_payout_fee);
+PG_FUNCTION_INFO_V1(sg_payout_payable);
+
+/* the numerics 0 and 1, made once per backend (the batch checks every row) */
+static Numeric
+const_numeric(int64 v)
+{
+	static Numeric zero = NULL;
+	static Numeric one = NULL;
+	Numeric    *slot = (v == 0) ? &zero : &one;
+
+	Assert(v == 0 || v == 1);
+	if (*slot == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		*slot = int64_to_numeric(v);
+		MemoryContextSwitchTo(old);
+	}
+	return *slot;
+}
 
 static void
 check_finite(Numeric n, const char *what)
@@ -50,14 +71,13 @@ num_text(Numeric n)
 	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
 }
 
-/* sign of a finite numeric: -1, 0 or 1 */
+/* sign of a finite numeric: -1, 0 or 1 (a comparison, nothing allocated) */
 static int
 sign_of(Numeric n)
 {
-	Numeric		s = DatumGetNumeric(DirectFunctionCall1(numeric_sign,
-														NumericGetDatum(n)));
+	int			c = cmp(n, const_numeric(0));
 
-	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(s)));
+	return (c > 0) - (c < 0);
 }
 
 /*
@@ -79,6 +99,18 @@ payable(Numeric gross, int32 minor_unit)
 														  Int32GetDatum(minor_unit)))) == 0;
 }
 
+/* 22023 for a NaN, infinite or negative gross */
+static void
+check_gross(Numeric gross)
+{
+	check_finite(gross, "gross");
+	if (sign_of(gross) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gross must not be negative"),
+				 errdetail("gross is %s.", num_text(gross))));
+}
+
 /*
  * Checks shared by both entry points; raises 22023 for a negative, NaN or
  * infinite gross, a rate outside [0, 1] or a minor unit outside [0, 4].
@@ -86,14 +118,9 @@ payable(Numeric gross, int32 minor_unit)
 static void
 check_split_args(Numeric gross, Numeric rate, int32 minor_unit)
 {
-	check_finite(gross, "gross");
+	check_gross(gross);
 	check_finite(rate, "platform_rate");
-	if (sign_of(gross) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gross must not be negative"),
-				 errdetail("gross is %s.", num_text(gross))));
-	if (sign_of(rate) < 0 || cmp(rate, int64_to_numeric(1)) > 0)
+	if (sign_of(rate) < 0 || cmp(rate, const_numeric(1)) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("platform_rate must be between 0 and 1"),
@@ -194,4 +221,29 @@ sg_payout_fee(PG_FUNCTION_ARGS)
 	if (!payable(gross, minor_unit))
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(compute_fee(gross, rate, minor_unit));
+}
+
+/*
+ * payout_payable(gross numeric, minor_unit integer) RETURNS boolean
+ *
+ * Whether payout_fee() can split gross in a currency of that minor unit,
+ * i.e. whether gross has no more decimals than the minor unit: the same
+ * test payout_fee() makes before it returns NULL, without the arithmetic.
+ * The batch filters its bookings with it and calls payout_fee() only for
+ * the two split columns it writes.  STRICT; the same 22023 refusals as
+ * payout_fee() for the gross (NaN, infinite, negative) and the minor unit.
+ */
+Datum
+sg_payout_payable(PG_FUNCTION_ARGS)
+{
+	Numeric		gross = PG_GETARG_NUMERIC(0);
+	int32		minor_unit = PG_GETARG_INT32(1);
+
+	if (minor_unit < 0 || minor_unit > 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("minor_unit must be between 0 and 4"),
+				 errdetail("minor_unit is %d.", minor_unit)));
+	check_gross(gross);
+	PG_RETURN_BOOL(payable(gross, minor_unit));
 }

@@ -68,9 +68,8 @@ RESET session_replication_role;
 
 -- Every scenario rolls back an update of up to 1,000,000 bookings.  Without
 -- autovacuum on these tables no background vacuum runs during a measurement
--- (it would land on whichever scenario follows a big rollback); the dead
--- rows of the rolled-back runs accumulate alike for the hot path and the
--- baseline, which alternate.
+-- (it would land on whichever scenario follows a big rollback); reset.sql
+-- clears the dead rows of each run, untimed, before the next one.
 ALTER TABLE steppergo.bookings SET (autovacuum_enabled = false);
 ALTER TABLE steppergo.payouts SET (autovacuum_enabled = false);
 ALTER TABLE steppergo.driver_commissions SET (autovacuum_enabled = false);

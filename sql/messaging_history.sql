@@ -126,6 +126,9 @@ SELECT count(*) AS rows_equal_to_table
        (m.sender_id, m.type, m.content, m.metadata, m.status, m.sent_at, m.delivered_at, m.read_at, m.edited_at,
         m.is_reported, m.is_hidden);
 SELECT pg_get_function_result('steppergo.message_history'::regproc) AS result_type;
+-- its columns: those of messages, in this order and of these types
+SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS result_columns
+  FROM pg_attribute a WHERE a.attrelid = 'steppergo.message_history_row'::regclass AND a.attnum > 0;
 
 -- Hidden messages: never returned to participants, and they take no place
 -- in a page (a page of 3 still has 3 rows); moderators see them, flagged.

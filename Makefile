@@ -55,11 +55,23 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# A released version's scripts are frozen in src/releases/: building them
+# from sources that no longer give the same text fails (the change belongs
+# in the next version's update sources).
+define check_frozen
+	@if [ -f src/releases/$@ ] && ! cmp -s $@ src/releases/$@; then \
+	  echo "$@ differs from the frozen src/releases/$@: release $(EXTVERSION) has shipped;" \
+	       "put the change in the next version's update sources" >&2; \
+	  rm -f $@; exit 1; fi
+endef
+
 $(EXTENSION)--0.3.sql: src/releases/$(EXTENSION)--0.2.sql $(SQL_0.3) steppergo.control
 	cat src/releases/$(EXTENSION)--0.2.sql $(SQL_0.3) > $@
+	$(check_frozen)
 
 $(EXTENSION)--0.2--0.3.sql: $(SQL_HEADER) $(SQL_0.3)
 	cat $(SQL_HEADER) $(SQL_0.3) > $@
+	$(check_frozen)
 
 # How the frozen releases were built (kept for the record; their sources,
 # src/*/schema.sql and src/*/<domain>.sql, must not change):

@@ -47,7 +47,9 @@ endif
 # Released scripts (full and update) are frozen in src/releases/.
 RELEASED    = $(wildcard src/releases/$(EXTENSION)--*.sql)
 
-DATA        = $(filter-out src/releases/$(EXTENSION)--$(EXTVERSION).sql,$(RELEASED))
+# the current version's scripts are built (and checked against their frozen
+# copies when frozen), the older ones installed as frozen
+DATA        = $(filter-out src/releases/$(EXTENSION)--$(EXTVERSION).sql $(addprefix src/releases/,$(SQL_UPDATES)),$(RELEASED))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(SQL_UPDATES)
 EXTRA_CLEAN = $(EXTENSION)--*.sql
 

@@ -251,6 +251,48 @@ SELECT dstate.found(id, 15000) = dstate.brute(id, 15000) AS same,
   FROM dstate.trips WHERE place = 'steppe 2';
 SELECT count(*) AS drifted FROM dstate.drift;
 
+-- the indexes the search reads directly, under DBA maintenance (each case in
+-- a transaction rolled back): rebuilt in the transaction, the search reads
+-- the new index; invalid (a failed CREATE INDEX CONCURRENTLY), dropped or
+-- renamed: 55000 naming it, and the failed call writes no visibility row
+BEGIN;
+DROP INDEX driver_locations_dispatch_idx;
+CREATE INDEX driver_locations_dispatch_idx ON driver_locations USING gist (pos)
+  WHERE dispatch_ready AND dispatch_seats > 0;
+SELECT dstate.found(id, 15000) = dstate.brute(id, 15000) AS same_after_rebuild
+  FROM dstate.trips WHERE place = 'steppe 2';
+ROLLBACK;
+DELETE FROM trip_driver_visibility WHERE trip_id IN (SELECT id FROM dstate.trips WHERE place = 'steppe 2');
+CREATE FUNCTION dstate.try_find(place text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  st text;
+  msg text;
+  hint text;
+BEGIN
+  PERFORM steppergo.find_drivers(t.id, 15000) FROM dstate.trips t WHERE t.place = try_find.place;
+  RETURN 'found';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+  RETURN st || ': ' || msg || ' (hint: ' || hint || ')';
+END $$;
+BEGIN;
+UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'driver_locations_dispatch_idx'::regclass;
+SELECT dstate.try_find('steppe 2') AS invalid_index;
+ROLLBACK;
+BEGIN;
+ALTER INDEX driver_locations_dispatch_large_idx RENAME TO driver_locations_dispatch_large_idx_old;
+SELECT dstate.try_find('steppe 2') AS renamed_index;
+ROLLBACK;
+BEGIN;
+DROP INDEX trips_dispatch_assigned_idx;
+SELECT dstate.try_find('steppe 2') AS dropped_index;
+ROLLBACK;
+SELECT count(*) AS visibility_rows_of_failed_calls FROM trip_driver_visibility
+ WHERE trip_id IN (SELECT id FROM dstate.trips WHERE place = 'steppe 2');
+SELECT dstate.try_find('steppe 2') AS restored;
+SELECT dstate.found(id, 15000) = dstate.brute(id, 15000) AS same_after_all
+  FROM dstate.trips WHERE place = 'steppe 2';
+
 -- clean up (the rows of this suite only)
 DELETE FROM trip_acceptance_logs WHERE trip_id IN (SELECT id FROM dstate.trips);
 DELETE FROM trips WHERE organizer_id = (SELECT id FROM users WHERE email = 'organizer@dstate.test');

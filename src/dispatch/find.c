@@ -52,6 +52,7 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -67,6 +68,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -200,11 +202,15 @@ typedef struct DispatchCatalog
 
 static DispatchCatalog cat;
 static bool cat_callback = false;
+static bool cat_loading = false;	/* load_catalog() is reading */
+static bool cat_changed = false;	/* an invalidation came while it read */
 
 static void
 catalog_invalidate(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || relid == cat.loc.relid || relid == cat.trips.relid ||
+	if (cat_loading)
+		cat_changed = true;
+	else if (!OidIsValid(relid) || relid == cat.loc.relid || relid == cat.trips.relid ||
 		relid == cat.logs.relid || relid == cat.schedules.relid ||
 		relid == cat.pos_index || relid == cat.large_index ||
 		relid == cat.geog_index || relid == cat.trips_pkey ||
@@ -219,7 +225,11 @@ lookup_rel(Oid nsp, const char *name)
 	Oid			relid = get_relname_relid(name, nsp);
 
 	if (!OidIsValid(relid))
-		elog(ERROR, "relation steppergo.%s is missing", name);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation steppergo.%s is missing", name),
+				 errdetail("find_drivers reads it directly; it was dropped or renamed outside the extension's scripts"),
+				 errhint("recreate it as the extension's install script defines it")));
 	return relid;
 }
 
@@ -297,12 +307,11 @@ lookup_index_op(Oid indexoid, char purpose, StrategyNumber strategy, Oid rightty
 	return op;
 }
 
+static void load_catalog_entries(void);
+
 static void
 load_catalog(void)
 {
-	Oid			nsp;
-	Oid			covers_args[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID, TEXTOID};
-
 	if (cat.valid)
 		return;
 	if (!cat_callback)
@@ -311,11 +320,68 @@ load_catalog(void)
 		cat_callback = true;
 	}
 	memset(&cat, 0, sizeof(cat));
+	/* an invalidation while reading (the index opens below take locks) */
+	cat_changed = false;
+	cat_loading = true;
+	PG_TRY();
+	{
+		load_catalog_entries();
+	}
+	PG_FINALLY();
+	{
+		cat_loading = false;
+	}
+	PG_END_TRY();
+	cat.valid = !cat_changed;
+}
+
+/*
+ * Makes the catalog current and locks the four tables a search reads until
+ * the end of the transaction (AccessShareLock, as their scans would), so that
+ * nothing it names can be dropped or rebuilt under the call: DROP INDEX,
+ * CREATE INDEX and ALTER TABLE take a stronger lock on the table.  Taking a
+ * lock processes the invalidations that came meanwhile; when they touched the
+ * catalog (an index rebuilt or dropped by a DBA while this call waited for
+ * the lock), it is read again, now under the locks.
+ */
+static void
+open_catalog(void)
+{
+	int			tries;
+
+	for (tries = 0;; tries++)
+	{
+		load_catalog();
+		LockRelationOid(cat.loc.relid, AccessShareLock);
+		LockRelationOid(cat.trips.relid, AccessShareLock);
+		LockRelationOid(cat.logs.relid, AccessShareLock);
+		LockRelationOid(cat.schedules.relid, AccessShareLock);
+		if (cat.valid)
+			return;
+		if (tries >= 10)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("dispatch tables keep changing"),
+					 errdetail("the catalog changed %d times while find_drivers read it", tries + 1)));
+	}
+}
+
+static void
+load_catalog_entries(void)
+{
+	Oid			nsp;
+	Oid			covers_args[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID, TEXTOID};
+
 	nsp = get_namespace_oid("steppergo", false);
 	lookup_relinfo(nsp, "driver_locations", loc_cols, &cat.loc);
 	lookup_relinfo(nsp, "trips", trip_cols, &cat.trips);
 	lookup_relinfo(nsp, "trip_acceptance_logs", log_cols, &cat.logs);
 	lookup_relinfo(nsp, "driver_availability_schedules", schedule_cols, &cat.schedules);
+	/* the tables first: then no index of theirs can go while it is read */
+	LockRelationOid(cat.loc.relid, AccessShareLock);
+	LockRelationOid(cat.trips.relid, AccessShareLock);
+	LockRelationOid(cat.logs.relid, AccessShareLock);
+	LockRelationOid(cat.schedules.relid, AccessShareLock);
 	cat.pos_index = lookup_rel(nsp, "driver_locations_dispatch_idx");
 	cat.large_index = lookup_rel(nsp, "driver_locations_dispatch_large_idx");
 	cat.geog_index = lookup_rel(nsp, "driver_locations_geog_idx");
@@ -336,7 +402,6 @@ load_catalog(void)
 	cat.covers_fn = LookupFuncName(list_make2(makeString("steppergo"),
 											  makeString("dispatch_schedule_covers")),
 								   5, covers_args, false);
-	cat.valid = true;
 }
 
 /* ------------------------------------------------------------------------
@@ -353,11 +418,36 @@ typedef struct Probe
 	TupleTableSlot *slot;
 } Probe;
 
+/*
+ * Opens an index of the catalog; its table is locked (open_catalog), so only
+ * the last step of a DROP INDEX CONCURRENTLY can still remove it, and an
+ * index a failed CREATE/REINDEX CONCURRENTLY left invalid is refused rather
+ * than read (it may miss rows).
+ */
+static Relation
+open_index(Oid indexid)
+{
+	Relation	idx = try_relation_open(indexid, AccessShareLock);
+
+	if (idx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("an index find_drivers reads was dropped while it ran")));
+	if (idx->rd_rel->relkind != RELKIND_INDEX || !idx->rd_index->indisvalid ||
+		!idx->rd_index->indisready || !idx->rd_index->indislive)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index steppergo.%s is not valid", RelationGetRelationName(idx)),
+				 errdetail("find_drivers reads it directly; a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY failed or is still running"),
+				 errhint("REINDEX INDEX steppergo.%s", RelationGetRelationName(idx))));
+	return idx;
+}
+
 static void
 probe_open(Probe *p, Oid heapid, Oid indexid, int nkeys)
 {
 	p->heap = table_open(heapid, AccessShareLock);
-	p->index = index_open(indexid, AccessShareLock);
+	p->index = open_index(indexid);
 	p->scan = index_beginscan(p->heap, p->index, GetActiveSnapshot(), nkeys, 0);
 	p->slot = table_slot_create(p->heap, NULL);
 }
@@ -892,7 +982,7 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	load_catalog();
+	open_catalog();
 
 	/* the statement's view, including what this transaction wrote so far */
 	CommandCounterIncrement();
@@ -912,7 +1002,7 @@ dispatch_search(pg_uuid_t *trip_id, bool has_radius, int32 radius_arg,
 	origin_point.y = trip.lat;
 
 	locations = table_open(l->relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
+	index = open_index(indexid);
 	/*
 	 * Nearest first, inside a box that holds every point within "reach"
 	 * metres.  A box far larger than the few dozen candidates a dense city

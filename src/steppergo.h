@@ -33,6 +33,9 @@ extern void sg_secrets_init(void);
 extern const char *sg_secret(const char *value, const char *name);
 
 /* Settings of the activities domain (src/activities/settings.c). */
+/* src/core/relcache.c */
+extern bool sg_lock_cached_relations(const Oid *oids, int n, const uint64 *generation);
+
 extern void sg_activities_init(void);
 
 /*

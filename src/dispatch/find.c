@@ -68,7 +68,6 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
-#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -201,22 +200,22 @@ typedef struct DispatchCatalog
 } DispatchCatalog;
 
 static DispatchCatalog cat;
+static uint64 cat_generation = 0;	/* invalidations of the catalog seen */
 static bool cat_callback = false;
-static bool cat_loading = false;	/* load_catalog() is reading */
-static bool cat_changed = false;	/* an invalidation came while it read */
 
 static void
 catalog_invalidate(Datum arg, Oid relid)
 {
-	if (cat_loading)
-		cat_changed = true;
-	else if (!OidIsValid(relid) || relid == cat.loc.relid || relid == cat.trips.relid ||
+	if (!OidIsValid(relid) || relid == cat.loc.relid || relid == cat.trips.relid ||
 		relid == cat.logs.relid || relid == cat.schedules.relid ||
 		relid == cat.pos_index || relid == cat.large_index ||
 		relid == cat.geog_index || relid == cat.trips_pkey ||
 		relid == cat.logs_trip_index || relid == cat.schedules_index ||
 		relid == cat.assigned_index || relid == cat.offered_index)
+	{
 		cat.valid = false;
+		cat_generation++;
+	}
 }
 
 static Oid
@@ -307,11 +306,29 @@ lookup_index_op(Oid indexoid, char purpose, StrategyNumber strategy, Oid rightty
 	return op;
 }
 
-static void load_catalog_entries(void);
+/*
+ * Locks the four tables a search reads (see src/core/relcache.c); false when
+ * the catalog changed meanwhile.
+ */
+static bool
+lock_tables(void)
+{
+	Oid			tables[4];
+
+	tables[0] = cat.loc.relid;
+	tables[1] = cat.trips.relid;
+	tables[2] = cat.logs.relid;
+	tables[3] = cat.schedules.relid;
+	return sg_lock_cached_relations(tables, 4, &cat_generation);
+}
 
 static void
 load_catalog(void)
 {
+	Oid			nsp;
+	Oid			covers_args[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID, TEXTOID};
+	uint64		generation;
+
 	if (cat.valid)
 		return;
 	if (!cat_callback)
@@ -320,68 +337,15 @@ load_catalog(void)
 		cat_callback = true;
 	}
 	memset(&cat, 0, sizeof(cat));
-	/* an invalidation while reading (the index opens below take locks) */
-	cat_changed = false;
-	cat_loading = true;
-	PG_TRY();
-	{
-		load_catalog_entries();
-	}
-	PG_FINALLY();
-	{
-		cat_loading = false;
-	}
-	PG_END_TRY();
-	cat.valid = !cat_changed;
-}
-
-/*
- * Makes the catalog current and locks the four tables a search reads until
- * the end of the transaction (AccessShareLock, as their scans would), so that
- * nothing it names can be dropped or rebuilt under the call: DROP INDEX,
- * CREATE INDEX and ALTER TABLE take a stronger lock on the table.  Taking a
- * lock processes the invalidations that came meanwhile; when they touched the
- * catalog (an index rebuilt or dropped by a DBA while this call waited for
- * the lock), it is read again, now under the locks.
- */
-static void
-open_catalog(void)
-{
-	int			tries;
-
-	for (tries = 0;; tries++)
-	{
-		load_catalog();
-		LockRelationOid(cat.loc.relid, AccessShareLock);
-		LockRelationOid(cat.trips.relid, AccessShareLock);
-		LockRelationOid(cat.logs.relid, AccessShareLock);
-		LockRelationOid(cat.schedules.relid, AccessShareLock);
-		if (cat.valid)
-			return;
-		if (tries >= 10)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("dispatch tables keep changing"),
-					 errdetail("the catalog changed %d times while find_drivers read it", tries + 1)));
-	}
-}
-
-static void
-load_catalog_entries(void)
-{
-	Oid			nsp;
-	Oid			covers_args[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID, TEXTOID};
-
+	/* an invalidation while reading (the locks and index opens below) */
+	generation = cat_generation;
 	nsp = get_namespace_oid("steppergo", false);
 	lookup_relinfo(nsp, "driver_locations", loc_cols, &cat.loc);
 	lookup_relinfo(nsp, "trips", trip_cols, &cat.trips);
 	lookup_relinfo(nsp, "trip_acceptance_logs", log_cols, &cat.logs);
 	lookup_relinfo(nsp, "driver_availability_schedules", schedule_cols, &cat.schedules);
 	/* the tables first: then no index of theirs can go while it is read */
-	LockRelationOid(cat.loc.relid, AccessShareLock);
-	LockRelationOid(cat.trips.relid, AccessShareLock);
-	LockRelationOid(cat.logs.relid, AccessShareLock);
-	LockRelationOid(cat.schedules.relid, AccessShareLock);
+	(void) lock_tables();
 	cat.pos_index = lookup_rel(nsp, "driver_locations_dispatch_idx");
 	cat.large_index = lookup_rel(nsp, "driver_locations_dispatch_large_idx");
 	cat.geog_index = lookup_rel(nsp, "driver_locations_geog_idx");
@@ -402,6 +366,31 @@ load_catalog_entries(void)
 	cat.covers_fn = LookupFuncName(list_make2(makeString("steppergo"),
 											  makeString("dispatch_schedule_covers")),
 								   5, covers_args, false);
+	cat.valid = (generation == cat_generation);
+}
+
+/*
+ * Makes the catalog current and locks the four tables a search reads until
+ * the end of the transaction, so that nothing it names can be dropped or
+ * rebuilt under the call; when the locks waited for such a change, the
+ * catalog is read again, now under the locks.
+ */
+static void
+open_catalog(void)
+{
+	int			tries;
+
+	for (tries = 0;; tries++)
+	{
+		load_catalog();
+		if (lock_tables() && cat.valid)
+			return;
+		if (tries >= 10)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("dispatch tables keep changing"),
+					 errdetail("the catalog changed %d times while find_drivers read it", tries + 1)));
+	}
 }
 
 /* ------------------------------------------------------------------------

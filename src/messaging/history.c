@@ -44,7 +44,6 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -266,34 +265,23 @@ load_rels(void)
  * Lock the relations a call reads (AccessShareLock, kept to the end of the
  * transaction as the executor does; conversations only for a moderator) by
  * the OIDs of the cache, and make sure the cache still names them
- * afterwards: taking a lock processes pending invalidations, which may
- * report that one of them was dropped or replaced meanwhile; then look them
- * up again.
+ * afterwards (src/core/relcache.c); else look them up again.
  */
 static void
 lock_rels(bool moderator)
 {
 	for (;;)
 	{
-		uint64		generation;
 		Oid			oids[4];
-		int			n;
-		int			i;
 
 		if (!rels.valid)
 			load_rels();
-		generation = rels_generation;
 		oids[0] = rels.messages;
 		oids[1] = rels.messages_idx;
 		oids[2] = moderator ? rels.conversations : rels.participants;
 		oids[3] = moderator ? rels.conversations_idx : rels.participants_idx;
-		n = 4;
-		for (i = 0; i < n; i++)
-			LockRelationOid(oids[i], AccessShareLock);
-		if (rels.valid && generation == rels_generation)
+		if (sg_lock_cached_relations(oids, 4, &rels_generation) && rels.valid)
 			return;
-		for (i = n - 1; i >= 0; i--)
-			UnlockRelationOid(oids[i], AccessShareLock);
 	}
 }
 

@@ -111,6 +111,17 @@ check_gross(Numeric gross)
 				 errdetail("gross is %s.", num_text(gross))));
 }
 
+/* 22023 for a minor unit outside [0, 4] */
+static void
+check_minor_unit(int32 minor_unit)
+{
+	if (minor_unit < 0 || minor_unit > 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("minor_unit must be between 0 and 4"),
+				 errdetail("minor_unit is %d.", minor_unit)));
+}
+
 /*
  * Checks shared by both entry points; raises 22023 for a negative, NaN or
  * infinite gross, a rate outside [0, 1] or a minor unit outside [0, 4].
@@ -125,11 +136,7 @@ check_split_args(Numeric gross, Numeric rate, int32 minor_unit)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("platform_rate must be between 0 and 1"),
 				 errdetail("platform_rate is %s.", num_text(rate))));
-	if (minor_unit < 0 || minor_unit > 4)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("minor_unit must be between 0 and 4"),
-				 errdetail("minor_unit is %d.", minor_unit)));
+	check_minor_unit(minor_unit);
 }
 
 /* round(gross * rate, minor_unit): halves away from zero */
@@ -239,11 +246,7 @@ sg_payout_payable(PG_FUNCTION_ARGS)
 	Numeric		gross = PG_GETARG_NUMERIC(0);
 	int32		minor_unit = PG_GETARG_INT32(1);
 
-	if (minor_unit < 0 || minor_unit > 4)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("minor_unit must be between 0 and 4"),
-				 errdetail("minor_unit is %d.", minor_unit)));
+	check_minor_unit(minor_unit);
 	check_gross(gross);
 	PG_RETURN_BOOL(payable(gross, minor_unit));
 }
